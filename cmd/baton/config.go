@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting Baton reads from the environment, validated at
+// start and passed down; nothing reads the environment after this.
+type Config struct {
+	DatabaseURL string // empty: run the private PostgreSQL under Data
+	Data        string // BATON_DATA
+	Addr        string // BATON_ADDR
+	PublicURL   string // BATON_PUBLIC_URL: the console's URL as browsers see it
+	// AllowedOrigins are the origins allowed to open websockets and post
+	// forms, besides the console's own (BATON_ALLOWED_ORIGINS, comma-separated).
+	AllowedOrigins []string
+	GraphAPIURL    string
+	AppID          string
+	AppSecret      string
+	VerifyToken    string
+	PageID         string
+	PageToken      string
+	PrimaryAppID   string
+	AdminEmail     string
+	AdminPassword  string
+	// HumanAgent: the app has Messenger's Human Agent permission, so the
+	// HUMAN_AGENT tag may be used up to 7 days.
+	HumanAgent bool
+	// Migrate: apply migrations on start; when off, refuse a stale schema.
+	Migrate    bool
+	AcceptSHA1 bool
+	// SecureCookies: mark session cookies Secure (serve over HTTPS).
+	SecureCookies bool
+	SessionIdle   time.Duration
+	SessionMax    time.Duration
+	IdleReturn    time.Duration // hand idle conversations back to the bot; 0 = never
+	LogLevel      slog.Level
+	LogFormat     string // json | text
+}
+
+// DefaultGraphAPIURL is Facebook's Graph API with the version PROTOCOL.md
+// §8.0 names.
+const DefaultGraphAPIURL = "https://graph.facebook.com/v25.0"
+
+// loadConfig reads and validates the environment. needMessenger: the
+// subcommand talks to Messenger (serve), so its settings are required.
+func loadConfig(env Env, needMessenger bool) (Config, error) {
+	c := Config{
+		DatabaseURL:   env["DATABASE_URL"],
+		Data:          or(env["BATON_DATA"], ".baton"),
+		Addr:          or(env["BATON_ADDR"], ":8080"),
+		PublicURL:     strings.TrimRight(env["BATON_PUBLIC_URL"], "/"),
+		GraphAPIURL:   strings.TrimRight(or(env["GRAPH_API_URL"], DefaultGraphAPIURL), "/"),
+		AppID:         strings.TrimSpace(env["MESSENGER_APP_ID"]),
+		AppSecret:     env["MESSENGER_APP_SECRET"],
+		VerifyToken:   env["MESSENGER_VERIFY_TOKEN"],
+		PageID:        strings.TrimSpace(env["MESSENGER_PAGE_ID"]),
+		PageToken:     env["MESSENGER_PAGE_TOKEN"],
+		PrimaryAppID:  strings.TrimSpace(env["MESSENGER_PRIMARY_APP_ID"]),
+		AdminEmail:    strings.TrimSpace(env["BATON_ADMIN_EMAIL"]),
+		AdminPassword: env["BATON_ADMIN_PASSWORD"],
+		LogFormat:     or(env["BATON_LOG_FORMAT"], "json"),
+	}
+	var errs []error
+	boolVar := func(name string, def bool) bool {
+		v, ok := env[name]
+		if !ok || v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", name, v))
+		}
+		return b
+	}
+	durVar := func(name string, def time.Duration) time.Duration {
+		v := env[name]
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s must be a duration such as 30m, got %q", name, v))
+		}
+		return d
+	}
+	c.HumanAgent = boolVar("MESSENGER_HUMAN_AGENT", true)
+	c.Migrate = boolVar("BATON_MIGRATE", true)
+	c.AcceptSHA1 = boolVar("BATON_ACCEPT_SHA1", false)
+	c.SecureCookies = boolVar("BATON_SECURE_COOKIES", strings.HasPrefix(c.PublicURL, "https://"))
+	c.SessionIdle = durVar("BATON_SESSION_IDLE", 60*time.Minute)
+	c.SessionMax = durVar("BATON_SESSION_MAX", 12*time.Hour)
+	c.IdleReturn = durVar("BATON_IDLE_RETURN", 0)
+	if o := env["BATON_ALLOWED_ORIGINS"]; o != "" {
+		for _, s := range strings.Split(o, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, s)
+			}
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(env["BATON_LOG_LEVEL"], "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("BATON_LOG_LEVEL must be debug, info, warn or error"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("BATON_LOG_FORMAT must be json or text"))
+	}
+	if u, err := url.Parse(c.GraphAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("GRAPH_API_URL must be an http(s) URL, got %q", c.GraphAPIURL))
+	}
+	for name, v := range map[string]string{"MESSENGER_APP_ID": c.AppID, "MESSENGER_PAGE_ID": c.PageID, "MESSENGER_PRIMARY_APP_ID": c.PrimaryAppID} {
+		if v != "" && !digits(v) {
+			errs = append(errs, fmt.Errorf("%s must be a numeric id, got %q", name, v))
+		}
+	}
+	if needMessenger {
+		for _, req := range []struct{ name, v string }{
+			{"MESSENGER_APP_ID", c.AppID}, {"MESSENGER_APP_SECRET", c.AppSecret},
+			{"MESSENGER_VERIFY_TOKEN", c.VerifyToken}, {"MESSENGER_PAGE_ID", c.PageID},
+			{"MESSENGER_PAGE_TOKEN", c.PageToken},
+		} {
+			if req.v == "" {
+				errs = append(errs, fmt.Errorf("%s is required (see README.md, Configuration)", req.name))
+			}
+		}
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		errs = append(errs, errors.New("set both BATON_ADMIN_EMAIL and BATON_ADMIN_PASSWORD, or neither"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// newLogger builds the structured logger every part writes to.
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

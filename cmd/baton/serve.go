@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/baton-chat/baton/internal/baton"
+	"github.com/baton-chat/baton/internal/postgres"
+	"github.com/baton-chat/baton/internal/webhook"
+	"github.com/baton-chat/baton/web"
+)
+
+// runServe runs the console and webhook receiver until ctx ends.
+func runServe(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) int {
+	c, err := loadConfig(env, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "baton serve: configuration:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(c, stderr)
+	inst, err := startInstance(ctx, c, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "baton serve: %v\n", err)
+		return 1
+	}
+	log.Info("baton listening", "addr", inst.Addr())
+	<-ctx.Done()
+	if err := inst.Shutdown(); err != nil {
+		fmt.Fprintf(stderr, "baton serve: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// instance is one running Baton: HTTP server, ingest writers, database.
+type instance struct {
+	log     *slog.Logger
+	db      *postgres.DB
+	closeDB func()
+	ingest  *webhook.Ingester
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
+}
+
+// startInstance opens the database, migrates, and starts serving on c.Addr.
+func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, error) {
+	db, closeDB, err := openDatabase(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*instance, error) {
+		closeDB()
+		return nil, err
+	}
+	if err := prepareSchema(ctx, db, c.Migrate); err != nil {
+		return fail(err)
+	}
+	if err := db.EnsurePage(ctx, baton.Page{PageID: c.PageID, BatonAppID: c.AppID, PrimaryAppID: c.PrimaryAppID}); err != nil {
+		return fail(err)
+	}
+	ingest := webhook.New(db, webhook.Config{
+		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, AcceptSHA1: c.AcceptSHA1,
+		Logger: log.With("component", "webhook"),
+	})
+	ingest.Start()
+	handler := web.New(web.Config{
+		Logger: log.With("component", "web"),
+		Ingest: ingest,
+		Ready:  func(ctx context.Context) error { return ready(ctx, db) },
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		ingest.Close()
+		return fail(fmt.Errorf("listen on %s: %w", c.Addr, err))
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Facebook gives up after 20 s; nothing Baton answers takes longer
+		// except websockets, which hijack the connection.
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	inst := &instance{log: log, db: db, closeDB: closeDB, ingest: ingest, srv: srv, ln: ln, served: make(chan error, 1)}
+	go func() { inst.served <- srv.Serve(ln) }()
+	return inst, nil
+}
+
+// Addr is the address the instance listens on.
+func (i *instance) Addr() string { return i.ln.Addr().String() }
+
+// Shutdown stops taking requests, lets the ones in flight finish, commits
+// every delivery already queued, then closes the database: nothing that
+// was acknowledged, or is about to be, is lost.
+func (i *instance) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := i.srv.Shutdown(ctx)
+	i.ingest.Close()
+	i.closeDB()
+	if serr := <-i.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// ready: the database answers and no migration is pending.
+func ready(ctx context.Context, db *postgres.DB) error {
+	pending, err := db.PendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%d migrations pending", len(pending))
+	}
+	return nil
+}

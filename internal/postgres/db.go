@@ -1,0 +1,94 @@
+// Package postgres implements Baton's storage services on PostgreSQL with
+// sqlx and lib/pq. One file per aggregate; PostgreSQL errors are mapped to
+// domain codes here so no other layer sees a *pq.Error.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/baton-chat/baton/internal/baton"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// DB is Baton's database handle.
+type DB struct {
+	*sqlx.DB
+	// Now is the clock used for timestamps Baton writes itself.
+	Now func() time.Time
+}
+
+// Open connects to dsn and checks the connection.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Enough for the group-commit writers, the outbox worker and the web
+	// handlers on a 2-core box without starving PostgreSQL.
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &DB{DB: db, Now: time.Now}, nil
+}
+
+// InTx runs fn in a transaction, committing when it returns nil.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return mapError(fmt.Errorf("begin: %w", err))
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return mapError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// mapError turns PostgreSQL errors into domain errors where one fits.
+func mapError(err error) error {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code.Class() {
+		case "23": // integrity constraint violation
+			if pe.Code == "23505" {
+				return &wrapped{baton.Errorf(baton.ECONFLICT, "That already exists."), err}
+			}
+			return &wrapped{baton.Errorf(baton.EINVALID, "Invalid data."), err}
+		case "08", "57": // connection exception, operator intervention
+			return &wrapped{baton.Errorf(baton.EUNAVAILABLE, "The database is unavailable."), err}
+		}
+	}
+	return err
+}
+
+// wrapped carries a domain error for the user and the cause for the log.
+type wrapped struct {
+	domain *baton.Error
+	cause  error
+}
+
+func (w *wrapped) Error() string { return w.cause.Error() }
+
+func (w *wrapped) Unwrap() []error { return []error{w.domain, w.cause} }
+
+// notFound maps sql.ErrNoRows to ENOTFOUND with msg, other errors as usual.
+func notFound(err error, msg string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return &wrapped{baton.Errorf(baton.ENOTFOUND, "%s", msg), err}
+	}
+	return mapError(err)
+}
