@@ -68,10 +68,19 @@ func Apply(p *baton.Page, c *baton.Conversation, ev *baton.Event, now time.Time)
 	switch ev.Kind {
 	case baton.KindMessage, baton.KindPostback:
 		fx.Changed = true
-		checkChannel(p, c, ev)
+		// A user event older than the last handover applied came late
+		// (PROTOCOL.md §4.5): it says nothing of today's owner, and if it
+		// came on standby it is the bot's history, not the live exchange.
+		late := ev.TimestampMS < c.OwnerTS
+		if !late {
+			checkChannel(p, c, ev)
+		}
 		m := &baton.Message{
 			ConversationID: c.ID, Author: baton.AuthorUser, Kind: "message",
 			TimestampMS: ev.TimestampMS, Part: partOf(c),
+		}
+		if late && ev.Channel == baton.ChannelStandby {
+			m.Part = baton.PartBot
 		}
 		if ev.Kind == baton.KindMessage {
 			m.MID, m.Text, m.Attachments, m.QuickReply = ev.Message.MID, ev.Message.Text, ev.Message.Attachments, ev.Message.QuickReply
@@ -87,7 +96,7 @@ func Apply(p *baton.Page, c *baton.Conversation, ev *baton.Event, now time.Time)
 		fx.Message = m
 		c.LastUserEventMS = max(c.LastUserEventMS, ev.TimestampMS)
 		touchLast(c, m)
-		if c.Status == baton.StatusOpen {
+		if m.Part == baton.PartLive {
 			c.Unread++
 		}
 	case baton.KindEcho:
@@ -174,6 +183,8 @@ func applyOwnerChange(p *baton.Page, c *baton.Conversation, ev *baton.Event, now
 	c.OwnerAppID = newOwner
 	c.OwnerUnsure = false
 	if newOwner == p.BatonAppID && p.BatonAppID != "" {
+		// A pending request is answered by this pass.
+		c.RequestedAt = nil
 		if c.Status != baton.StatusOpen {
 			c.Status, c.CloseReason, c.ClosedAt = baton.StatusOpen, "", nil
 			t := now
@@ -189,7 +200,7 @@ func applyOwnerChange(p *baton.Page, c *baton.Conversation, ev *baton.Event, now
 			reason = baton.CloseTakenBack
 		}
 		t := now
-		c.Status, c.CloseReason, c.ClosedAt = baton.StatusClosed, reason, &t
+		c.Status, c.CloseReason, c.ClosedAt, c.Closing = baton.StatusClosed, reason, &t, false
 	}
 	return fx
 }

@@ -174,10 +174,30 @@ func CheckStorable(body []byte) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: body is not valid UTF-8", ErrMalformed)
 	}
-	if bytes.Contains(body, []byte(`\u0000`)) {
+	if hasNULEscape(body) {
 		return fmt.Errorf("%w: body contains a NUL character", ErrMalformed)
 	}
 	return nil
+}
+
+// hasNULEscape finds a \u0000 escape that is one: preceded by an even
+// number of backslashes ("\\u0000" is a backslash and the text u0000).
+func hasNULEscape(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		n := 0
+		for k := at - 1; k >= 0 && body[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // Parse decodes a webhook body into its events. Every entry and every
@@ -234,7 +254,7 @@ func parseEvent(raw json.RawMessage) baton.Event {
 			m.Text = *w.Message.Text
 		}
 		if len(w.Message.Attachments) > 0 && string(w.Message.Attachments) != "null" {
-			m.Attachments = w.Message.Attachments
+			m.Attachments = storableJSON(w.Message.Attachments)
 		}
 		if w.Message.QuickReply != nil {
 			m.QuickReply = w.Message.QuickReply.Payload
@@ -288,6 +308,49 @@ func handover(h *wireHandover) *baton.EventHandover {
 		out.Metadata = *h.Metadata
 	}
 	return out
+}
+
+// storableJSON returns raw unchanged unless PostgreSQL's jsonb would refuse
+// what Go's decoder accepts: a lone UTF-16 surrogate escape, or a number
+// beyond numeric's range. Such a value would fail its delivery on every
+// retry, so it is re-encoded: surrogates become U+FFFD (as Go decodes
+// them), out-of-range numbers become strings.
+func storableJSON(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	rewrite := bytes.Contains(raw, []byte(`\ud`)) || bytes.Contains(raw, []byte(`\uD`))
+	v = storableValue(v, &rewrite)
+	if !rewrite {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+func storableValue(v any, rewrite *bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = storableValue(e, rewrite)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = storableValue(e, rewrite)
+		}
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(x), 64); err != nil {
+			*rewrite = true
+			return string(x)
+		}
+	}
+	return v
 }
 
 // dedupeKey is the per-Page key of PROTOCOL.md §4.5.

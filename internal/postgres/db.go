@@ -18,6 +18,8 @@ import (
 // DB is Baton's database handle.
 type DB struct {
 	*sqlx.DB
+	// DSN is what Open connected with; LISTEN needs its own connection.
+	DSN string
 	// Now is the clock used for timestamps Baton writes itself.
 	Now func() time.Time
 }
@@ -39,7 +41,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{DB: db, Now: time.Now}, nil
+	return &DB{DB: db, DSN: dsn, Now: time.Now}, nil
 }
 
 // InTx runs fn in a transaction, committing when it returns nil.
@@ -68,7 +70,7 @@ func mapError(err error) error {
 				return &wrapped{baton.Errorf(baton.ECONFLICT, "That already exists."), err}
 			}
 			return &wrapped{baton.Errorf(baton.EINVALID, "Invalid data."), err}
-		case "08", "57": // connection exception, operator intervention
+		case "08", "57", "3D": // connection exception, operator intervention, no such database
 			return &wrapped{baton.Errorf(baton.EUNAVAILABLE, "The database is unavailable."), err}
 		}
 	}

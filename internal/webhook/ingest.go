@@ -31,6 +31,10 @@ import (
 type Config struct {
 	AppSecret   string
 	VerifyToken string
+	// Secrets returns the current app secret and verify token (admins edit
+	// them on the Page settings screen); an empty value falls back to the
+	// static field above. Called on every request: it must be fast.
+	Secrets func() (appSecret, verifyToken string)
 	// AcceptSHA1 lets a delivery signed only with the legacy X-Hub-Signature
 	// through; Facebook sends both, so it stays off unless a proxy strips one.
 	AcceptSHA1 bool
@@ -78,6 +82,9 @@ type Ingester struct {
 	queue chan *pending
 	wg    sync.WaitGroup
 	once  sync.Once
+	// mu guards closed: Submit must not send on the closed queue.
+	mu     sync.RWMutex
+	closed bool
 	// Stats is read by /metrics.
 	Stats Stats
 }
@@ -127,26 +134,49 @@ func (in *Ingester) Start() {
 // Close stops accepting and waits until every queued delivery is
 // committed (or failed), so shutdown loses nothing acknowledged.
 func (in *Ingester) Close() {
-	in.once.Do(func() { close(in.queue) })
+	in.once.Do(func() {
+		in.mu.Lock()
+		in.closed = true
+		close(in.queue)
+		in.mu.Unlock()
+	})
 	in.wg.Wait()
 }
 
 // VerifyChallenge answers the GET verification (PROTOCOL.md §3): the
 // challenge to echo, or ErrSignature when the token does not match.
 func (in *Ingester) VerifyChallenge(mode, token string) error {
-	if mode != "subscribe" || in.cfg.VerifyToken == "" ||
-		subtle.ConstantTimeCompare([]byte(token), []byte(in.cfg.VerifyToken)) != 1 {
+	_, verifyToken := in.secrets()
+	if mode != "subscribe" || verifyToken == "" ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(verifyToken)) != 1 {
 		return ErrSignature
 	}
 	return nil
 }
 
+// secrets are the app secret and verify token in force: the current
+// settings, each falling back to configuration when empty.
+func (in *Ingester) secrets() (appSecret, verifyToken string) {
+	appSecret, verifyToken = in.cfg.AppSecret, in.cfg.VerifyToken
+	if in.cfg.Secrets != nil {
+		a, v := in.cfg.Secrets()
+		if a != "" {
+			appSecret = a
+		}
+		if v != "" {
+			verifyToken = v
+		}
+	}
+	return appSecret, verifyToken
+}
+
 // Verify checks a body's signature headers; nothing is stored when it fails.
 func (in *Ingester) Verify(body []byte, sig256, sig1 string) error {
-	if messenger.VerifySHA256(body, sig256, in.cfg.AppSecret) {
+	appSecret, _ := in.secrets()
+	if messenger.VerifySHA256(body, sig256, appSecret) {
 		return nil
 	}
-	if sig256 == "" && in.cfg.AcceptSHA1 && messenger.VerifySHA1(body, sig1, in.cfg.AppSecret) {
+	if sig256 == "" && in.cfg.AcceptSHA1 && messenger.VerifySHA1(body, sig1, appSecret) {
 		return nil
 	}
 	in.Stats.BadSignature.Add(1)
@@ -169,12 +199,19 @@ func (in *Ingester) Submit(ctx context.Context, body []byte) error {
 		d.Events = parsed.Events
 	}
 	p := &pending{d: d, done: make(chan error, 1)}
+	in.mu.RLock()
+	if in.closed {
+		in.mu.RUnlock()
+		return ErrUnavailable // shutting down: Facebook retries elsewhere
+	}
 	select {
 	case in.queue <- p:
 	default:
+		in.mu.RUnlock()
 		in.Stats.Unavailable.Add(1)
 		return ErrOverloaded
 	}
+	in.mu.RUnlock()
 	timer := time.NewTimer(in.cfg.Timeout)
 	defer timer.Stop()
 	select {
@@ -193,7 +230,9 @@ func (in *Ingester) Submit(ctx context.Context, body []byte) error {
 		in.Stats.Unavailable.Add(1)
 		return fmt.Errorf("%w: commit took longer than %s", ErrUnavailable, in.cfg.Timeout)
 	case <-ctx.Done():
-		return ctx.Err()
+		// The sender went away; it will retry, and dedupe absorbs a
+		// commit that still happens.
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 
