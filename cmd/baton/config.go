@@ -40,9 +40,29 @@ type Config struct {
 	SecureCookies bool
 	SessionIdle   time.Duration
 	SessionMax    time.Duration
-	IdleReturn    time.Duration // hand idle conversations back to the bot; 0 = never
-	LogLevel      slog.Level
-	LogFormat     string // json | text
+	// PasswordCost is the bcrypt cost (BATON_PASSWORD_COST, default 12).
+	// Below 12 is insecure and only for test suites, where a cost-12 hash
+	// takes seconds under the race detector; Baton warns when it is set.
+	PasswordCost int
+	IdleReturn   time.Duration // hand idle conversations back to the bot; 0 = never
+	// AgentsMayRequest lets agents, not only supervisors, request control.
+	AgentsMayRequest bool
+	// RequestTimeout: a request for control unanswered this long is shown
+	// as ignored.
+	RequestTimeout time.Duration
+	LogLevel       slog.Level
+	LogFormat      string // json | text
+	// Now is the clock of the window and retry rules; tests move it with
+	// the emulator's clock. Never set from the environment.
+	Now func() time.Time
+}
+
+// clock returns c.Now, or the real clock.
+func (c Config) clock() func() time.Time {
+	if c.Now != nil {
+		return c.Now
+	}
+	return time.Now
 }
 
 // DefaultGraphAPIURL is Facebook's Graph API with the version PROTOCOL.md
@@ -98,6 +118,16 @@ func loadConfig(env Env, needMessenger bool) (Config, error) {
 	c.SessionIdle = durVar("BATON_SESSION_IDLE", 60*time.Minute)
 	c.SessionMax = durVar("BATON_SESSION_MAX", 12*time.Hour)
 	c.IdleReturn = durVar("BATON_IDLE_RETURN", 0)
+	c.PasswordCost = 12
+	if v := env["BATON_PASSWORD_COST"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 4 || n > 31 {
+			errs = append(errs, fmt.Errorf("BATON_PASSWORD_COST must be a bcrypt cost from 4 to 31 (default 12), got %q", v))
+		}
+		c.PasswordCost = n
+	}
+	c.AgentsMayRequest = boolVar("BATON_AGENTS_MAY_REQUEST", false)
+	c.RequestTimeout = durVar("BATON_REQUEST_TIMEOUT", 5*time.Minute)
 	if o := env["BATON_ALLOWED_ORIGINS"]; o != "" {
 		for _, s := range strings.Split(o, ",") {
 			if s = strings.TrimSpace(s); s != "" {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/baton-chat/baton/internal/baton"
 	"github.com/baton-chat/baton/internal/postgres"
 	"github.com/baton-chat/baton/internal/webhook"
 	"github.com/baton-chat/baton/web"
@@ -44,6 +43,8 @@ type instance struct {
 	db      *postgres.DB
 	closeDB func()
 	ingest  *webhook.Ingester
+	cons    *consoleParts
+	acct    *accounts
 	srv     *http.Server
 	ln      net.Listener
 	served  chan error
@@ -62,22 +63,36 @@ func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, 
 	if err := prepareSchema(ctx, db, c.Migrate); err != nil {
 		return fail(err)
 	}
-	if err := db.EnsurePage(ctx, baton.Page{PageID: c.PageID, BatonAppID: c.AppID, PrimaryAppID: c.PrimaryAppID}); err != nil {
+	// Seeds the Page settings (the environment fills what is still empty)
+	// and the bootstrap admin.
+	acct, err := setUpAccounts(ctx, c, db, log)
+	if err != nil {
+		return fail(err)
+	}
+	cons, err := startConsole(ctx, c, db, db.DSN, acct.settings, log)
+	if err != nil {
 		return fail(err)
 	}
 	ingest := webhook.New(db, webhook.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, AcceptSHA1: c.AcceptSHA1,
-		Logger: log.With("component", "webhook"),
+		Secrets:  acct.settings.Secrets,
+		OnCommit: cons.IngestCommitted,
+		Logger:   log.With("component", "webhook"),
 	})
 	ingest.Start()
 	handler := web.New(web.Config{
 		Logger: log.With("component", "web"),
 		Ingest: ingest,
 		Ready:  func(ctx context.Context) error { return ready(ctx, db) },
+		Users:  db, Accounts: acct.service, Sessions: acct.sessions, Settings: acct.settings, Audit: db,
+		AllowedOrigins: acct.origins, SecureCookies: c.SecureCookies,
+		SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
+		Console: cons.web, OnUserSessionsEnded: cons.hub.DropUser,
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		ingest.Close()
+		cons.Stop()
 		return fail(fmt.Errorf("listen on %s: %w", c.Addr, err))
 	}
 	srv := &http.Server{
@@ -90,7 +105,7 @@ func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, 
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	inst := &instance{log: log, db: db, closeDB: closeDB, ingest: ingest, srv: srv, ln: ln, served: make(chan error, 1)}
+	inst := &instance{log: log, db: db, closeDB: closeDB, ingest: ingest, cons: cons, acct: acct, srv: srv, ln: ln, served: make(chan error, 1)}
 	go func() { inst.served <- srv.Serve(ln) }()
 	return inst, nil
 }
@@ -104,8 +119,11 @@ func (i *instance) Addr() string { return i.ln.Addr().String() }
 func (i *instance) Shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Websockets first, with going-away, so browsers reconnect elsewhere.
+	i.cons.hub.DropAll()
 	err := i.srv.Shutdown(ctx)
 	i.ingest.Close()
+	i.cons.Stop()
 	i.closeDB()
 	if serr := <-i.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)

@@ -104,6 +104,14 @@ type Conversation struct {
 	ProfilePic string
 
 	AssignedUserID *int64
+	// RequestedAt is set while a request_thread_control is pending.
+	RequestedAt   *time.Time
+	RequestReason string
+	// Closing: Done was clicked and the pass is in the outbox.
+	Closing     bool
+	DoneOutcome string
+	// ProfileChecked: the User Profile API was asked once already.
+	ProfileChecked bool
 	Seq            int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time

@@ -187,34 +187,46 @@ const conversationColumns = `
 	first_name,
 	last_name,
 	profile_pic,
+	assigned_user_id,
+	requested_at,
+	request_reason,
+	closing,
+	done_outcome,
+	profile_checked,
 	seq,
 	created_at,
 	updated_at`
 
 type conversationRow struct {
-	ID                 int64        `db:"id"`
-	PageID             string       `db:"page_id"`
-	PSID               string       `db:"psid"`
-	OwnerAppID         string       `db:"owner_app_id"`
-	OwnerUnsure        bool         `db:"owner_unsure"`
-	OwnerTS            int64        `db:"owner_ts"`
-	Status             string       `db:"status"`
-	CloseReason        string       `db:"close_reason"`
-	OpenedAt           sql.NullTime `db:"opened_at"`
-	ClosedAt           sql.NullTime `db:"closed_at"`
-	HandoverMetadata   string       `db:"handover_metadata"`
-	LastUserEventMS    int64        `db:"last_user_event_ms"`
-	LastMessageText    string       `db:"last_message_text"`
-	LastMessageMS      int64        `db:"last_message_ms"`
-	Unread             int          `db:"unread"`
-	ReadWatermark      int64        `db:"read_watermark"`
-	DeliveredWatermark int64        `db:"delivered_watermark"`
-	FirstName          string       `db:"first_name"`
-	LastName           string       `db:"last_name"`
-	ProfilePic         string       `db:"profile_pic"`
-	Seq                int64        `db:"seq"`
-	CreatedAt          sql.NullTime `db:"created_at"`
-	UpdatedAt          sql.NullTime `db:"updated_at"`
+	ID                 int64         `db:"id"`
+	PageID             string        `db:"page_id"`
+	PSID               string        `db:"psid"`
+	OwnerAppID         string        `db:"owner_app_id"`
+	OwnerUnsure        bool          `db:"owner_unsure"`
+	OwnerTS            int64         `db:"owner_ts"`
+	Status             string        `db:"status"`
+	CloseReason        string        `db:"close_reason"`
+	OpenedAt           sql.NullTime  `db:"opened_at"`
+	ClosedAt           sql.NullTime  `db:"closed_at"`
+	HandoverMetadata   string        `db:"handover_metadata"`
+	LastUserEventMS    int64         `db:"last_user_event_ms"`
+	LastMessageText    string        `db:"last_message_text"`
+	LastMessageMS      int64         `db:"last_message_ms"`
+	Unread             int           `db:"unread"`
+	ReadWatermark      int64         `db:"read_watermark"`
+	DeliveredWatermark int64         `db:"delivered_watermark"`
+	FirstName          string        `db:"first_name"`
+	LastName           string        `db:"last_name"`
+	ProfilePic         string        `db:"profile_pic"`
+	AssignedUserID     sql.NullInt64 `db:"assigned_user_id"`
+	RequestedAt        sql.NullTime  `db:"requested_at"`
+	RequestReason      string        `db:"request_reason"`
+	Closing            bool          `db:"closing"`
+	DoneOutcome        string        `db:"done_outcome"`
+	ProfileChecked     bool          `db:"profile_checked"`
+	Seq                int64         `db:"seq"`
+	CreatedAt          sql.NullTime  `db:"created_at"`
+	UpdatedAt          sql.NullTime  `db:"updated_at"`
 }
 
 func (r *conversationRow) domain() *baton.Conversation {
@@ -225,7 +237,14 @@ func (r *conversationRow) domain() *baton.Conversation {
 		LastMessageText: r.LastMessageText, LastMessageMS: r.LastMessageMS, Unread: r.Unread,
 		ReadWatermark: r.ReadWatermark, DeliveredWatermark: r.DeliveredWatermark,
 		FirstName: r.FirstName, LastName: r.LastName, ProfilePic: r.ProfilePic, Seq: r.Seq,
-		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time,
+		RequestReason: r.RequestReason, Closing: r.Closing, DoneOutcome: r.DoneOutcome,
+		ProfileChecked: r.ProfileChecked, CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time,
+	}
+	if r.AssignedUserID.Valid {
+		c.AssignedUserID = &r.AssignedUserID.Int64
+	}
+	if r.RequestedAt.Valid {
+		c.RequestedAt = &r.RequestedAt.Time
 	}
 	if r.OpenedAt.Valid {
 		c.OpenedAt = &r.OpenedAt.Time
@@ -283,7 +302,8 @@ func (t *ingestTx) SaveConversations(ctx context.Context, cs []*baton.Conversati
 	owners, statuses, reasons, meta, lastText := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	unsure := make([]bool, n)
 	unread := make([]int64, n)
-	opened, closed := make([]sql.NullTime, n), make([]sql.NullTime, n)
+	opened, closed, requested := make([]sql.NullTime, n), make([]sql.NullTime, n), make([]sql.NullTime, n)
+	closing := make([]bool, n)
 	for i, c := range cs {
 		ids[i], ownerTS[i], lastUser[i], lastMsg[i], readWM[i], delWM[i] = c.ID, c.OwnerTS, c.LastUserEventMS, c.LastMessageMS, c.ReadWatermark, c.DeliveredWatermark
 		owners[i], statuses[i], reasons[i], meta[i], lastText[i] = c.OwnerAppID, string(c.Status), c.CloseReason, clean(c.HandoverMetadata), clean(c.LastMessageText)
@@ -294,6 +314,10 @@ func (t *ingestTx) SaveConversations(ctx context.Context, cs []*baton.Conversati
 		if c.ClosedAt != nil {
 			closed[i] = sql.NullTime{Time: *c.ClosedAt, Valid: true}
 		}
+		if c.RequestedAt != nil {
+			requested[i] = sql.NullTime{Time: *c.RequestedAt, Valid: true}
+		}
+		closing[i] = c.Closing
 	}
 	openedArr, closedArr := nullTimes(opened), nullTimes(closed)
 	rows, err := t.tx.QueryContext(ctx, `
@@ -312,17 +336,19 @@ func (t *ingestTx) SaveConversations(ctx context.Context, cs []*baton.Conversati
 			unread = u.unread,
 			read_watermark = u.read_wm,
 			delivered_watermark = u.del_wm,
+			requested_at = u.requested,
+			closing = u.closing,
 			seq = c.seq + 1,
 			updated_at = now()
 		from unnest($1::bigint[], $2::text[], $3::bool[], $4::bigint[], $5::text[], $6::text[],
 			$7::timestamptz[], $8::timestamptz[], $9::text[], $10::bigint[], $11::text[], $12::bigint[],
-			$13::int[], $14::bigint[], $15::bigint[])
-			as u(id, owner, unsure, owner_ts, status, reason, opened, closed, meta, last_user, last_text, last_msg, unread, read_wm, del_wm)
+			$13::int[], $14::bigint[], $15::bigint[], $16::timestamptz[], $17::bool[])
+			as u(id, owner, unsure, owner_ts, status, reason, opened, closed, meta, last_user, last_text, last_msg, unread, read_wm, del_wm, requested, closing)
 		where c.id = u.id
 		returning c.id, c.seq`,
 		pq.Array(ids), pq.Array(owners), pq.Array(unsure), pq.Array(ownerTS), pq.Array(statuses), pq.Array(reasons),
 		openedArr, closedArr, pq.Array(meta), pq.Array(lastUser), pq.Array(lastText), pq.Array(lastMsg),
-		pq.Array(unread), pq.Array(readWM), pq.Array(delWM))
+		pq.Array(unread), pq.Array(readWM), pq.Array(delWM), nullTimes(requested), pq.Array(closing))
 	if err != nil {
 		return mapError(fmt.Errorf("save conversations: %w", err))
 	}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/baton-chat/baton/internal/baton"
+	"github.com/baton-chat/baton/internal/conversation"
+	"github.com/baton-chat/baton/internal/graph"
+	"github.com/baton-chat/baton/internal/outbox"
+	"github.com/baton-chat/baton/internal/postgres"
+	"github.com/baton-chat/baton/internal/realtime"
+	"github.com/baton-chat/baton/web"
+)
+
+// consoleParts are the console's background workers and live updates.
+type consoleParts struct {
+	web      web.Console
+	hub      *realtime.Hub
+	changes  chan map[int64]int64
+	profWake chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	// overflow: a change could not be queued; every browser must re-read.
+	overflow atomic.Bool
+}
+
+// settingsGraph is a Graph API client that reads the Page token and app
+// secret from the current Page settings on every call, so that an admin's
+// change (or `baton demo` registering anew) applies without a restart.
+type settingsGraph struct {
+	settings baton.SettingsService
+	baseURL  string
+	log      *slog.Logger
+}
+
+func (g *settingsGraph) client(ctx context.Context) (*graph.Client, error) {
+	s, err := g.settings.PageSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &graph.Client{BaseURL: g.baseURL, PageToken: s.PageToken, AppSecret: s.AppSecret, Logger: g.log}, nil
+}
+
+func (g *settingsGraph) Send(ctx context.Context, r graph.SendRequest) (graph.SendResult, error) {
+	c, err := g.client(ctx)
+	if err != nil {
+		return graph.SendResult{}, err
+	}
+	return c.Send(ctx, r)
+}
+
+func (g *settingsGraph) SenderAction(ctx context.Context, psid, action string) error {
+	c, err := g.client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.SenderAction(ctx, psid, action)
+}
+
+func (g *settingsGraph) PassThreadControl(ctx context.Context, psid, target, metadata string) error {
+	c, err := g.client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.PassThreadControl(ctx, psid, target, metadata)
+}
+
+func (g *settingsGraph) RequestThreadControl(ctx context.Context, psid, metadata string) error {
+	c, err := g.client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.RequestThreadControl(ctx, psid, metadata)
+}
+
+// Profile implements conversation.ProfileSource.
+func (g *settingsGraph) Profile(ctx context.Context, psid string) (first, last, pic string, notFound bool, err error) {
+	c, err := g.client(ctx)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	p, err := c.UserProfile(ctx, psid)
+	if err != nil {
+		return "", "", "", graph.IsNoProfile(err), err
+	}
+	return p.FirstName, p.LastName, p.ProfilePic, false, nil
+}
+
+// startConsole starts the outbox worker, the profile fetcher and the
+// LISTEN/NOTIFY bridge that feeds this instance's websockets.
+func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, settings baton.SettingsService, log *slog.Logger) (*consoleParts, error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cp := &consoleParts{hub: realtime.NewHub(), changes: make(chan map[int64]int64, 1024), profWake: make(chan struct{}, 1), cancel: cancel}
+	humanAgent := func() bool {
+		s, err := settings.PageSettings(context.Background())
+		return err == nil && s.HumanAgent
+	}
+	pageID := c.PageID
+	page := func(ctx context.Context) (*baton.Page, error) { return db.Page(ctx, pageID) }
+	g := &settingsGraph{settings: settings, baseURL: c.GraphAPIURL, log: log.With("component", "graph")}
+	svc := &conversation.Service{Store: db, Page: page, HumanAgent: humanAgent, AgentsMayRequest: c.AgentsMayRequest,
+		RequestTimeout: c.RequestTimeout}
+	svc.Now = c.clock()
+	cp.web = web.Console{Store: db, Service: svc, Page: page, Hub: cp.hub}
+
+	outboxWake := make(chan struct{}, 1)
+	wake := func(ch chan struct{}) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	err := postgres.Listen(ctx, dsn, log.With("component", "listen"),
+		[]string{postgres.ChangesChannel, postgres.OutboxChannel},
+		func(channel, payload string) {
+			if channel == postgres.OutboxChannel {
+				wake(outboxWake)
+				return
+			}
+			for id, seq := range postgres.ParseChanges(payload) {
+				if id == postgres.ResyncAll {
+					cp.hub.Publish(realtime.Change{Resync: true})
+					continue
+				}
+				cp.hub.Publish(realtime.Change{ConversationID: id, Seq: seq})
+			}
+		},
+		func() {
+			// Notifications sent while the connection was down are lost:
+			// every browser re-reads, and the workers look again.
+			cp.hub.Publish(realtime.Change{Resync: true})
+			wake(outboxWake)
+			wake(cp.profWake)
+		})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	worker := &outbox.Worker{Store: db, Graph: g, HumanAgent: humanAgent, Now: c.clock(), Logger: log.With("component", "outbox"),
+		Wake: outboxWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+	fetcher := &conversation.ProfileFetcher{Store: db, Source: g, Logger: log.With("component", "profiles"),
+		Wake: cp.profWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+	cp.wg.Add(3)
+	go func() { defer cp.wg.Done(); worker.Run(ctx) }()
+	go func() { defer cp.wg.Done(); fetcher.Run(ctx) }()
+	go func() { defer cp.wg.Done(); cp.notifyLoop(ctx, db, log) }()
+	return cp, nil
+}
+
+// Changed queues change notifications; it never blocks (ingest's writers
+// call it after each commit).
+func (cp *consoleParts) Changed(m map[int64]int64) {
+	select {
+	case cp.changes <- m:
+	default:
+		// Full: the loop is behind; it sends a resync instead.
+		cp.overflow.Store(true)
+		select {
+		case cp.changes <- nil:
+		default:
+		}
+	}
+}
+
+// IngestCommitted is the ingest hook: changed conversations are announced
+// and the profile fetcher looks for new people.
+func (cp *consoleParts) IngestCommitted(changed []*baton.Conversation) {
+	m := make(map[int64]int64, len(changed))
+	for _, c := range changed {
+		m[c.ID] = c.Seq
+	}
+	cp.Changed(m)
+	select {
+	case cp.profWake <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop coalesces changes and sends them with NOTIFY, so that a burst
+// of commits costs one notification, and ingest never waits for it.
+func (cp *consoleParts) notifyLoop(ctx context.Context, db *postgres.DB, log *slog.Logger) {
+	for {
+		var pending map[int64]int64
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-cp.changes:
+			pending = map[int64]int64{}
+			merge(pending, m)
+		}
+	drain:
+		for {
+			select {
+			case m := <-cp.changes:
+				merge(pending, m)
+			default:
+				break drain
+			}
+		}
+		if cp.overflow.Swap(false) {
+			pending = map[int64]int64{postgres.ResyncAll: 0}
+		}
+		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := db.NotifyChanges(nctx, pending); err != nil && ctx.Err() == nil {
+			log.Warn("notify failed; browsers resync on reconnect", "err", err)
+			cp.hub.Publish(realtime.Change{Resync: true})
+		}
+		cancel()
+	}
+}
+
+func merge(dst, src map[int64]int64) {
+	for k, v := range src {
+		if v > dst[k] || v == 0 {
+			dst[k] = max(v, dst[k])
+		}
+	}
+}
+
+// Stop ends the workers and closes every websocket with going-away, so
+// browsers reconnect to another instance.
+func (cp *consoleParts) Stop() {
+	cp.cancel()
+	cp.wg.Wait()
+	cp.hub.DropAll()
+}

@@ -1,0 +1,115 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// ChangesChannel is the NOTIFY channel for conversation changes.
+const ChangesChannel = "baton_changes"
+
+// OutboxChannel wakes outbox workers (Enqueue notifies it in its transaction).
+const OutboxChannel = "baton_outbox"
+
+// ResyncAll, as a conversation id in NotifyChanges, tells every instance
+// that changes were lost: all browsers must re-read.
+const ResyncAll = -1
+
+// NotifyChanges tells every instance (this one included) that these
+// conversations changed, with their new sequence numbers. Payloads stay
+// far below PostgreSQL's 8000-byte limit: long lists are split.
+func (db *DB) NotifyChanges(ctx context.Context, changes map[int64]int64) error {
+	var b strings.Builder
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		_, err := db.ExecContext(ctx, `select pg_notify($1, $2)`, ChangesChannel, b.String())
+		b.Reset()
+		return err
+	}
+	for id, seq := range changes {
+		if b.Len() > 7000 {
+			if err := flush(); err != nil {
+				return mapError(fmt.Errorf("notify: %w", err))
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatInt(seq, 10))
+	}
+	if err := flush(); err != nil {
+		return mapError(fmt.Errorf("notify: %w", err))
+	}
+	return nil
+}
+
+// ParseChanges reads a NotifyChanges payload.
+func ParseChanges(payload string) map[int64]int64 {
+	out := map[int64]int64{}
+	for _, part := range strings.Split(payload, ",") {
+		id, seq, ok := strings.Cut(part, ":")
+		if !ok {
+			continue
+		}
+		i, err1 := strconv.ParseInt(id, 10, 64)
+		s, err2 := strconv.ParseInt(seq, 10, 64)
+		if err1 == nil && err2 == nil {
+			out[i] = s
+		}
+	}
+	return out
+}
+
+// Listen follows NOTIFY channels on its own connection until ctx ends.
+// onNotify gets each payload; onReconnect runs after the connection came
+// back, because notifications sent meanwhile are lost and listeners must
+// re-read what they show.
+func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string, onNotify func(channel, payload string), onReconnect func()) error {
+	l := pq.NewListener(dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected:
+			log.Warn("listen connection lost", "err", err)
+		case pq.ListenerEventReconnected:
+			log.Info("listen connection back")
+			if onReconnect != nil {
+				onReconnect()
+			}
+		}
+	})
+	for _, ch := range channels {
+		if err := l.Listen(ch); err != nil {
+			l.Close()
+			return fmt.Errorf("listen %s: %w", ch, err)
+		}
+	}
+	go func() {
+		defer l.Close()
+		ping := time.NewTicker(30 * time.Second)
+		defer ping.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case n := <-l.Notify:
+				if n == nil {
+					continue // reconnected; onReconnect already ran
+				}
+				onNotify(n.Channel, n.Extra)
+			case <-ping.C:
+				// Find a dead connection without waiting for TCP to notice.
+				go l.Ping()
+			}
+		}
+	}()
+	return nil
+}

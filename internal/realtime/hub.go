@@ -1,0 +1,123 @@
+// Package realtime fans out change notifications to the browsers of this
+// instance. Notifications are small (which conversation changed, its new
+// sequence number) and carry no bodies: a browser that hears one re-reads
+// what it shows from the database, rendered by the same templates as the
+// page. That makes delivery idempotent: a notification lost with a dropped
+// connection, or heard twice, costs a re-read, never a missing or doubled
+// message. Between instances notifications travel through PostgreSQL
+// LISTEN/NOTIFY (see postgres.Notifier); every instance, the publisher
+// included, hears them from there, so there is one path to test.
+package realtime
+
+import (
+	"sync"
+)
+
+// Change says that a conversation changed; Seq is its sequence number
+// after the change (0 when unknown). Resync (with no conversation) tells
+// every subscriber that notifications may have been lost: re-read all.
+type Change struct {
+	ConversationID int64 `json:"conversation_id,omitempty"`
+	Seq            int64 `json:"seq,omitempty"`
+	Resync         bool  `json:"resync,omitempty"`
+}
+
+// Subscriber receives changes. C is buffered; when it is full the
+// subscriber is too slow and is dropped (Dropped closes), so one stuck
+// browser never blocks the others. A dropped browser reconnects and
+// re-reads.
+type Subscriber struct {
+	C       chan Change
+	Dropped chan struct{}
+	hub     *Hub
+	once    sync.Once
+	// UserID lets the hub end every subscription of a user (sign out
+	// everywhere, disabled account).
+	UserID int64
+}
+
+// Close unsubscribes.
+func (s *Subscriber) Close() {
+	s.hub.remove(s)
+}
+
+// Hub is the set of local subscribers.
+type Hub struct {
+	mu   sync.Mutex
+	subs map[*Subscriber]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub { return &Hub{subs: map[*Subscriber]struct{}{}} }
+
+// subscriberBuffer absorbs a burst (a batch commit touching many
+// conversations) without dropping a healthy browser.
+const subscriberBuffer = 256
+
+// Subscribe adds a subscriber for user userID.
+func (h *Hub) Subscribe(userID int64) *Subscriber {
+	s := &Subscriber{C: make(chan Change, subscriberBuffer), Dropped: make(chan struct{}), hub: h, UserID: userID}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+func (h *Hub) remove(s *Subscriber) {
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+	s.once.Do(func() { close(s.Dropped) })
+}
+
+// Publish delivers c to every subscriber without blocking.
+func (h *Hub) Publish(c Change) {
+	h.mu.Lock()
+	var slow []*Subscriber
+	for s := range h.subs {
+		select {
+		case s.C <- c:
+		default:
+			slow = append(slow, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range slow {
+		s.Close()
+	}
+}
+
+// DropUser ends every subscription of a user.
+func (h *Hub) DropUser(userID int64) {
+	h.mu.Lock()
+	var gone []*Subscriber
+	for s := range h.subs {
+		if s.UserID == userID {
+			gone = append(gone, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		s.Close()
+	}
+}
+
+// Count is the number of subscribers (for metrics).
+func (h *Hub) Count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// DropAll ends every subscription (shutdown): browsers reconnect elsewhere.
+func (h *Hub) DropAll() {
+	h.mu.Lock()
+	all := make([]*Subscriber, 0, len(h.subs))
+	for s := range h.subs {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.Close()
+	}
+}

@@ -1,0 +1,266 @@
+// Baton console: live updates over a websocket, async forms, the composer.
+// No framework: the server renders every fragment with the same templates
+// as the page; this script only fetches and swaps them.
+(function () {
+  "use strict";
+
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var consoleEl = document.querySelector("[data-testid=console]");
+  if (!consoleEl) return;
+
+  function currentConversation() {
+    return consoleEl.getAttribute("data-conversation") || "";
+  }
+
+  // ---- fetching and swapping fragments -------------------------------
+
+  function parse(html) {
+    return new DOMParser().parseFromString(html, "text/html");
+  }
+
+  function nearBottom(el) {
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    var t = document.getElementById("thread");
+    if (t) t.scrollTop = t.scrollHeight;
+  }
+
+  var listTimer = null, convTimer = null;
+
+  function refreshList() {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(function () {
+      var q = new URLSearchParams();
+      q.set("fragment", "list");
+      q.set("folder", consoleEl.getAttribute("data-folder") || "inbox");
+      var search = consoleEl.getAttribute("data-search");
+      if (search) q.set("q", search);
+      if (currentConversation()) q.set("selected", currentConversation());
+      fetch("/?" + q.toString(), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw r; return r.text(); })
+        .then(function (html) {
+          var el = document.getElementById("conversation-list");
+          if (el) el.innerHTML = html;
+        })
+        .catch(function () {});
+    }, 120);
+  }
+
+  function refreshConversation() {
+    var id = currentConversation();
+    if (!id) return;
+    clearTimeout(convTimer);
+    convTimer = setTimeout(function () {
+      fetch("/conversations/" + id + "?fragment=live", { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw r; return r.text(); })
+        .then(function (html) {
+          var doc = parse(html);
+          var thread = document.getElementById("thread");
+          var stick = thread ? nearBottom(thread) : true;
+          swap(doc, "conversation-header");
+          swap(doc, "thread");
+          var fresh = doc.querySelector('[data-part="composer-area"] .composer-wrap');
+          var area = document.getElementById("composer-area");
+          var old = area && area.querySelector(".composer-wrap");
+          // Keep what the agent is typing unless the composer itself changed.
+          if (fresh && old && fresh.getAttribute("data-state") !== old.getAttribute("data-state")) {
+            area.innerHTML = "";
+            area.appendChild(document.importNode(fresh, true));
+          }
+          var seq = doc.querySelector("[data-seq]");
+          if (seq) consoleEl.setAttribute("data-seq", seq.getAttribute("data-seq"));
+          if (stick) scrollToBottom();
+        })
+        .catch(function () {});
+    }, 40);
+  }
+
+  function swap(doc, id) {
+    var src = doc.querySelector('[data-part="' + id + '"]');
+    var dst = document.getElementById(id);
+    if (src && dst) {
+      // Keep an open dialog open (an agent filling the Done form).
+      if (dst.querySelector("dialog[open]")) {
+        var keep = dst.querySelector(".actions");
+        var incoming = src.querySelector(".actions");
+        if (keep && incoming) incoming.replaceWith(keep);
+      }
+      dst.innerHTML = "";
+      while (src.firstChild) dst.appendChild(document.importNode(src.firstChild, true)), src.removeChild(src.firstChild);
+    }
+  }
+
+  // ---- the websocket --------------------------------------------------
+
+  var backoff = 500, everOpen = false;
+
+  function connect() {
+    var proto = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws;
+    try { ws = new WebSocket(proto + location.host + "/ws"); } catch (e) { retry(); return; }
+    ws.onopen = function () {
+      backoff = 500;
+      document.documentElement.removeAttribute("data-offline");
+      // After any gap, re-read everything shown: nothing missed, nothing doubled.
+      if (everOpen) { refreshList(); refreshConversation(); }
+      everOpen = true;
+    };
+    ws.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg.type === "change") {
+        refreshList();
+        if (String(msg.conversation) === currentConversation()) {
+          var shown = parseInt(consoleEl.getAttribute("data-seq") || "0", 10);
+          if (!msg.seq || msg.seq > shown) refreshConversation();
+        }
+      } else if (msg.type === "resync") {
+        refreshList();
+        refreshConversation();
+      }
+    };
+    ws.onclose = function () {
+      document.documentElement.setAttribute("data-offline", "");
+      retry();
+    };
+  }
+
+  function retry() {
+    var wait = backoff + Math.random() * backoff;
+    backoff = Math.min(backoff * 2, 10000);
+    setTimeout(connect, wait);
+  }
+
+  connect();
+
+  // ---- forms ------------------------------------------------------------
+
+  function post(url, form) {
+    var body = new URLSearchParams(new FormData(form));
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch", "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString()
+    }).then(function (r) {
+      return r.json().catch(function () { return { ok: r.ok, error: "Unexpected answer (" + r.status + ")." }; });
+    });
+  }
+
+  function showError(form, text) {
+    var box = form.querySelector(".form-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "form-error";
+      box.setAttribute("role", "alert");
+      form.appendChild(box);
+    }
+    box.textContent = text;
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.matches("[data-async], [data-composer]")) return;
+    ev.preventDefault();
+    var button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    post(form.getAttribute("action"), form).then(function (res) {
+      if (button) button.disabled = false;
+      if (!res.ok) { showError(form, res.error || "That did not work."); return; }
+      var err = form.querySelector(".form-error");
+      if (err) err.remove();
+      if (form.matches("[data-composer]")) {
+        form.reset();
+        var ta = form.querySelector("textarea");
+        if (ta) ta.focus();
+      }
+      var dialog = form.closest("dialog");
+      if (dialog) dialog.close();
+      refreshConversation();
+      refreshList();
+      setTimeout(scrollToBottom, 150);
+    }).catch(function () {
+      if (button) button.disabled = false;
+      showError(form, "Baton is unreachable; your text is still here. Try again.");
+    });
+  });
+
+  // Enter sends, Shift+Enter adds a line; typing shows the person a
+  // typing indicator, at most every 5 seconds.
+  var lastTyping = 0;
+  document.addEventListener("keydown", function (ev) {
+    var ta = ev.target;
+    if (!ta.matches || !ta.matches("[data-composer] textarea")) return;
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      ta.form.requestSubmit();
+    }
+  });
+  document.addEventListener("input", function (ev) {
+    var t = ev.target;
+    if (t.matches && t.matches("[data-composer] textarea") && t.value.trim() !== "") {
+      var now = Date.now();
+      if (now - lastTyping > 5000) {
+        lastTyping = now;
+        var id = currentConversation();
+        if (id) fetch("/conversations/" + id + "/typing", {
+          method: "POST", credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch" }
+        }).catch(function () {});
+      }
+    }
+    var done = t.closest && t.closest("form[data-done]");
+    if (done) schedulePreview(done);
+  });
+  document.addEventListener("change", function (ev) {
+    var done = ev.target.closest && ev.target.closest("form[data-done]");
+    if (done) schedulePreview(done);
+  });
+
+  // The Done preview shows exactly what the bot will receive.
+  var previewTimer = null;
+  function schedulePreview(form) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () {
+      post(form.getAttribute("action") + "/preview", form).then(function (res) {
+        var pre = form.querySelector("[data-testid=done-preview]");
+        if (pre && res.ok) pre.textContent = res.metadata;
+      });
+    }, 200);
+  }
+
+  // Dialogs for Done and Request control.
+  document.addEventListener("click", function (ev) {
+    var opener = ev.target.closest && ev.target.closest("[data-open]");
+    if (opener) {
+      var d = document.getElementById(opener.getAttribute("data-open"));
+      if (d && d.showModal) d.showModal();
+      return;
+    }
+    var closer = ev.target.closest && ev.target.closest("[data-close]");
+    if (closer) {
+      var dlg = closer.closest("dialog");
+      if (dlg) dlg.close();
+      return;
+    }
+    var older = ev.target.closest && ev.target.closest("a[data-older]");
+    if (older) {
+      ev.preventDefault();
+      fetch(older.getAttribute("href"), { credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var doc = parse(html);
+          var list = document.querySelector("#thread .messages");
+          var items = doc.querySelectorAll(".messages > li");
+          for (var i = items.length - 1; i >= 0; i--) list.insertBefore(document.importNode(items[i], true), list.firstChild);
+          var next = doc.querySelector("a[data-older]");
+          if (next) older.setAttribute("href", next.getAttribute("href"));
+          else older.parentNode.remove();
+        });
+    }
+  });
+
+  scrollToBottom();
+})();
