@@ -52,13 +52,17 @@ type Options struct {
 // FindBinaries returns the directory holding initdb, pg_ctl and postgres:
 // first from PATH, then the newest /usr/lib/postgresql/*/bin.
 func FindBinaries() (string, error) {
+	return findBinaries("/usr/lib/postgresql/*/bin")
+}
+
+func findBinaries(libGlob string) (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		dir := filepath.Dir(p)
 		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(libGlob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
@@ -258,8 +262,17 @@ func (s *Server) pidFromFile() (int, bool) {
 }
 
 func isPostgres(pid int) bool {
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres")
+	// /proc/<pid>/stat is "pid (comm) state …"; a zombie (Z) has exited.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 >= len(s) {
+		return false
+	}
+	return strings.HasPrefix(s[open+1:end], "postgres") && s[end+2] != 'Z' && s[end+2] != 'X'
 }
 
 // removeStalePid deletes a postmaster.pid left by a crash whose pid now
