@@ -270,4 +270,3 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
-
