@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/baton-chat/baton/internal/metrics"
 	"github.com/baton-chat/baton/internal/postgres"
 	"github.com/baton-chat/baton/internal/webhook"
 	"github.com/baton-chat/baton/web"
@@ -69,11 +70,17 @@ func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, 
 	if err != nil {
 		return fail(err)
 	}
-	cons, err := startConsole(ctx, c, db, db.DSN, acct.settings, log)
+	// Read at scrape time: the ingester and hub are made below.
+	var ingest *webhook.Ingester
+	var cons *consoleParts
+	met := metrics.New(metrics.Sources{DB: db.DB.DB,
+		Ingest:  func() map[string]int64 { return ingest.Stats.Counts() },
+		Sockets: func() int { return cons.hub.Count() }})
+	cons, err = startConsole(ctx, c, db, db.DSN, acct.settings, met, log)
 	if err != nil {
 		return fail(err)
 	}
-	ingest := webhook.New(db, webhook.Config{
+	ingest = webhook.New(db, webhook.Config{
 		AppSecret: c.AppSecret, VerifyToken: c.VerifyToken, AcceptSHA1: c.AcceptSHA1,
 		Secrets:  acct.settings.Secrets,
 		OnCommit: cons.IngestCommitted,
@@ -95,8 +102,11 @@ func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, 
 		cons.Stop()
 		return fail(fmt.Errorf("listen on %s: %w", c.Addr, err))
 	}
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", met.Handler())
+	root.Handle("/", met.InstrumentWebhook(handler))
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Facebook gives up after 20 s; nothing Baton answers takes longer
 		// except websockets, which hijack the connection.

@@ -55,6 +55,8 @@ type Worker struct {
 	Wake <-chan struct{}
 	// OnChange is told which conversation an attempt changed.
 	OnChange func(conversationID int64)
+	// Observe, when set, counts each attempt (metrics).
+	Observe func(kind, result string, code int)
 }
 
 // Run works until ctx ends.
@@ -102,6 +104,9 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		}
 		if r.Status == baton.OutboxFailed {
 			w.log().Warn("outbox: failed", "id", it.ID, "kind", it.Kind, "reason", r.Error)
+		}
+		if w.Observe != nil {
+			w.Observe(it.Kind, r.Status, r.Code)
 		}
 		if w.OnChange != nil {
 			w.OnChange(it.ConversationID)

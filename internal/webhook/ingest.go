@@ -443,3 +443,12 @@ func flagUnknownPages(ds []*baton.RawDelivery, pages map[string]*baton.Page) {
 		}
 	}
 }
+
+// Counts returns the counters by name, for metrics.
+func (s *Stats) Counts() map[string]int64 {
+	return map[string]int64{
+		"accepted": s.Accepted.Load(), "duplicates": s.Duplicates.Load(), "events": s.Events.Load(),
+		"malformed": s.Malformed.Load(), "bad_signature": s.BadSignature.Load(),
+		"unavailable": s.Unavailable.Load(), "batches": s.Batches.Load(),
+	}
+}
