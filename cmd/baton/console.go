@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/baton-chat/baton/internal/baton"
 	"github.com/baton-chat/baton/internal/conversation"
 	"github.com/baton-chat/baton/internal/graph"
+	"github.com/baton-chat/baton/internal/metrics"
 	"github.com/baton-chat/baton/internal/outbox"
 	"github.com/baton-chat/baton/internal/postgres"
 	"github.com/baton-chat/baton/internal/realtime"
@@ -35,55 +37,42 @@ type settingsGraph struct {
 	settings baton.SettingsService
 	baseURL  string
 	log      *slog.Logger
+	metrics  *metrics.Metrics
 }
 
-func (g *settingsGraph) client(ctx context.Context) (*graph.Client, error) {
+// call runs fn with a client for the current settings, timing it.
+func (g *settingsGraph) call(ctx context.Context, name string, fn func(c *graph.Client) error) error {
 	s, err := g.settings.PageSettings(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &graph.Client{BaseURL: g.baseURL, PageToken: s.PageToken, AppSecret: s.AppSecret, Logger: g.log}, nil
+	start := time.Now()
+	err = fn(&graph.Client{BaseURL: g.baseURL, PageToken: s.PageToken, AppSecret: s.AppSecret, Logger: g.log})
+	g.metrics.ObserveGraph(name, time.Since(start), err)
+	return err
 }
 
-func (g *settingsGraph) Send(ctx context.Context, r graph.SendRequest) (graph.SendResult, error) {
-	c, err := g.client(ctx)
-	if err != nil {
-		return graph.SendResult{}, err
-	}
-	return c.Send(ctx, r)
+func (g *settingsGraph) Send(ctx context.Context, r graph.SendRequest) (res graph.SendResult, err error) {
+	err = g.call(ctx, "send", func(c *graph.Client) (err error) { res, err = c.Send(ctx, r); return err })
+	return res, err
 }
 
 func (g *settingsGraph) SenderAction(ctx context.Context, psid, action string) error {
-	c, err := g.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.SenderAction(ctx, psid, action)
+	return g.call(ctx, "sender_action", func(c *graph.Client) error { return c.SenderAction(ctx, psid, action) })
 }
 
 func (g *settingsGraph) PassThreadControl(ctx context.Context, psid, target, metadata string) error {
-	c, err := g.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.PassThreadControl(ctx, psid, target, metadata)
+	return g.call(ctx, "pass_thread_control", func(c *graph.Client) error { return c.PassThreadControl(ctx, psid, target, metadata) })
 }
 
 func (g *settingsGraph) RequestThreadControl(ctx context.Context, psid, metadata string) error {
-	c, err := g.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.RequestThreadControl(ctx, psid, metadata)
+	return g.call(ctx, "request_thread_control", func(c *graph.Client) error { return c.RequestThreadControl(ctx, psid, metadata) })
 }
 
 // Profile implements conversation.ProfileSource.
 func (g *settingsGraph) Profile(ctx context.Context, psid string) (first, last, pic string, notFound bool, err error) {
-	c, err := g.client(ctx)
-	if err != nil {
-		return "", "", "", false, err
-	}
-	p, err := c.UserProfile(ctx, psid)
+	var p graph.Profile
+	err = g.call(ctx, "user_profile", func(c *graph.Client) (err error) { p, err = c.UserProfile(ctx, psid); return err })
 	if err != nil {
 		return "", "", "", graph.IsNoProfile(err), err
 	}
@@ -92,7 +81,7 @@ func (g *settingsGraph) Profile(ctx context.Context, psid string) (first, last, 
 
 // startConsole starts the outbox worker, the profile fetcher and the
 // LISTEN/NOTIFY bridge that feeds this instance's websockets.
-func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, settings baton.SettingsService, log *slog.Logger) (*consoleParts, error) {
+func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, settings baton.SettingsService, met *metrics.Metrics, log *slog.Logger) (*consoleParts, error) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cp := &consoleParts{hub: realtime.NewHub(), changes: make(chan map[int64]int64, 1024), profWake: make(chan struct{}, 1), cancel: cancel}
 	humanAgent := func() bool {
@@ -101,7 +90,7 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 	}
 	pageID := c.PageID
 	page := func(ctx context.Context) (*baton.Page, error) { return db.Page(ctx, pageID) }
-	g := &settingsGraph{settings: settings, baseURL: c.GraphAPIURL, log: log.With("component", "graph")}
+	g := &settingsGraph{settings: settings, baseURL: c.GraphAPIURL, log: log.With("component", "graph"), metrics: met}
 	svc := &conversation.Service{Store: db, Page: page, HumanAgent: humanAgent, AgentsMayRequest: c.AgentsMayRequest,
 		RequestTimeout: c.RequestTimeout}
 	svc.Now = c.clock()
@@ -115,10 +104,16 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		}
 	}
 	err := postgres.Listen(ctx, dsn, log.With("component", "listen"),
-		[]string{postgres.ChangesChannel, postgres.OutboxChannel},
+		[]string{postgres.ChangesChannel, postgres.OutboxChannel, postgres.SessionsChannel},
 		func(channel, payload string) {
-			if channel == postgres.OutboxChannel {
+			switch channel {
+			case postgres.OutboxChannel:
 				wake(outboxWake)
+				return
+			case postgres.SessionsChannel:
+				if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+					cp.hub.DropUserLocal(id)
+				}
 				return
 			}
 			for id, seq := range postgres.ParseChanges(payload) {
@@ -131,7 +126,10 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		},
 		func() {
 			// Notifications sent while the connection was down are lost:
-			// every browser re-reads, and the workers look again.
+			// every browser re-reads, and the workers look again. This
+			// runs once LISTEN is in force again, so whatever committed
+			// before it is in the re-read and whatever commits after it
+			// is notified.
 			cp.hub.Publish(realtime.Change{Resync: true})
 			wake(outboxWake)
 			wake(cp.profWake)
@@ -140,8 +138,22 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		cancel()
 		return nil, err
 	}
+	// Sign out everywhere on this instance reaches the sockets of every
+	// instance: sessions are shared, so must their ending be. The NOTIFY
+	// is sent off the request's path (DropUser must not block).
+	cp.hub.SetRelay(func(userID int64) {
+		cp.wg.Add(1)
+		go func() {
+			defer cp.wg.Done()
+			nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := db.NotifySessionsEnded(nctx, userID); err != nil && ctx.Err() == nil {
+				log.Warn("relaying sign-out to the other instances failed; their sockets close at the next reconnect", "user_id", userID, "err", err)
+			}
+		}()
+	})
 	worker := &outbox.Worker{Store: db, Graph: g, HumanAgent: humanAgent, Now: c.clock(), Logger: log.With("component", "outbox"),
-		Wake: outboxWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+		Wake: outboxWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }, Observe: met.ObserveOutbox}
 	fetcher := &conversation.ProfileFetcher{Store: db, Source: g, Logger: log.With("component", "profiles"),
 		Wake: cp.profWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
 	cp.wg.Add(3)
@@ -181,16 +193,28 @@ func (cp *consoleParts) IngestCommitted(changed []*baton.Conversation) {
 }
 
 // notifyLoop coalesces changes and sends them with NOTIFY, so that a burst
-// of commits costs one notification, and ingest never waits for it.
+// of commits costs one notification, and ingest never waits for it (the
+// NOTIFY is its own statement after the commit, not part of the ingest
+// transaction: NOTIFY inside a transaction takes a database-wide lock at
+// commit, which would serialize every ingest commit).
+//
+// A NOTIFY that fails is not given up: the changes stay pending and the
+// loop tries again after a pause, announcing a resync to every instance
+// when it gets through, since some browsers may have re-read in between
+// and others not.
 func (cp *consoleParts) notifyLoop(ctx context.Context, db *postgres.DB, log *slog.Logger) {
+	var pending map[int64]int64
+	failed := false
+	retry := notifyRetryMin
 	for {
-		var pending map[int64]int64
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-cp.changes:
-			pending = map[int64]int64{}
-			merge(pending, m)
+		if pending == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-cp.changes:
+				pending = map[int64]int64{}
+				merge(pending, m)
+			}
 		}
 	drain:
 		for {
@@ -201,17 +225,42 @@ func (cp *consoleParts) notifyLoop(ctx context.Context, db *postgres.DB, log *sl
 				break drain
 			}
 		}
-		if cp.overflow.Swap(false) {
+		if cp.overflow.Swap(false) || failed {
+			// Everything is re-read: the single resync says it all.
 			pending = map[int64]int64{postgres.ResyncAll: 0}
 		}
 		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := db.NotifyChanges(nctx, pending); err != nil && ctx.Err() == nil {
-			log.Warn("notify failed; browsers resync on reconnect", "err", err)
+		err := db.NotifyChanges(nctx, pending)
+		cancel()
+		if err == nil {
+			pending, failed, retry = nil, false, notifyRetryMin
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !failed {
+			log.Warn("notify failed; retrying, then every browser re-reads", "err", err)
+			// This instance's browsers need not wait for the database.
 			cp.hub.Publish(realtime.Change{Resync: true})
 		}
-		cancel()
+		failed = true
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		retry = min(2*retry, notifyRetryMax)
 	}
 }
+
+// Pauses between NOTIFY attempts while the database refuses them.
+const (
+	notifyRetryMin = 100 * time.Millisecond
+	notifyRetryMax = 5 * time.Second
+)
 
 func merge(dst, src map[int64]int64) {
 	for k, v := range src {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,16 @@ const ChangesChannel = "baton_changes"
 
 // OutboxChannel wakes outbox workers (Enqueue notifies it in its transaction).
 const OutboxChannel = "baton_outbox"
+
+// SessionsChannel carries the id of a user whose sessions all ended (sign
+// out everywhere, disabled account): every instance closes that user's
+// websockets, not only the one that took the request.
+const SessionsChannel = "baton_sessions"
+
+// ListenerApplicationName is the application_name of every LISTEN
+// connection, so that operators (and tests) find them in
+// pg_stat_activity.
+const ListenerApplicationName = "baton-listen"
 
 // ResyncAll, as a conversation id in NotifyChanges, tells every instance
 // that changes were lost: all browsers must re-read.
@@ -53,6 +64,15 @@ func (db *DB) NotifyChanges(ctx context.Context, changes map[int64]int64) error 
 	return nil
 }
 
+// NotifySessionsEnded tells every instance (this one included) that every
+// session of userID ended, so that each closes that user's websockets.
+func (db *DB) NotifySessionsEnded(ctx context.Context, userID int64) error {
+	if _, err := db.ExecContext(ctx, `select pg_notify($1, $2)`, SessionsChannel, strconv.FormatInt(userID, 10)); err != nil {
+		return mapError(fmt.Errorf("notify sessions ended: %w", err))
+	}
+	return nil
+}
+
 // ParseChanges reads a NotifyChanges payload.
 func ParseChanges(payload string) map[int64]int64 {
 	out := map[int64]int64{}
@@ -75,7 +95,7 @@ func ParseChanges(payload string) map[int64]int64 {
 // back, because notifications sent meanwhile are lost and listeners must
 // re-read what they show.
 func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string, onNotify func(channel, payload string), onReconnect func()) error {
-	l := pq.NewListener(dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+	l := pq.NewListener(withApplicationName(dsn, ListenerApplicationName), 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventDisconnected:
 			log.Warn("listen connection lost", "err", err)
@@ -112,4 +132,25 @@ func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string
 		}
 	}()
 	return nil
+}
+
+// withApplicationName sets application_name on a DSN (URL or key=value
+// form) unless it already has one.
+func withApplicationName(dsn, name string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		q := u.Query()
+		if q.Get("application_name") == "" {
+			q.Set("application_name", name)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	if strings.Contains(dsn, "application_name=") {
+		return dsn
+	}
+	return strings.TrimSpace(dsn + " application_name=" + name)
 }

@@ -36,7 +36,8 @@ type Subscriber struct {
 	UserID int64
 }
 
-// Close unsubscribes.
+// Close unsubscribes. It is idempotent, so the socket's own exit and a
+// hub-wide drop may both call it.
 func (s *Subscriber) Close() {
 	s.hub.remove(s)
 }
@@ -45,21 +46,45 @@ func (s *Subscriber) Close() {
 type Hub struct {
 	mu   sync.Mutex
 	subs map[*Subscriber]struct{}
+	// closed: DropAll ran (shutdown); a socket accepted afterwards must
+	// not outlive the instance, so it is dropped at once.
+	closed bool
+	// relay tells the other instances that a user's sessions ended, so
+	// that their sockets of that user close too (see SetRelay).
+	relay func(userID int64)
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub { return &Hub{subs: map[*Subscriber]struct{}{}} }
 
+// SetRelay installs f to be called by DropUser after the local sockets
+// are gone. Sessions live in the shared database, so "sign out everywhere"
+// on one instance must reach the sockets every instance holds; f
+// typically sends a NOTIFY that the others answer with DropUserLocal. It
+// must not block.
+func (h *Hub) SetRelay(f func(userID int64)) {
+	h.mu.Lock()
+	h.relay = f
+	h.mu.Unlock()
+}
+
 // subscriberBuffer absorbs a burst (a batch commit touching many
 // conversations) without dropping a healthy browser.
 const subscriberBuffer = 256
 
-// Subscribe adds a subscriber for user userID.
+// Subscribe adds a subscriber for user userID. After DropAll the
+// subscriber comes back already dropped.
 func (h *Hub) Subscribe(userID int64) *Subscriber {
 	s := &Subscriber{C: make(chan Change, subscriberBuffer), Dropped: make(chan struct{}), hub: h, UserID: userID}
 	h.mu.Lock()
-	h.subs[s] = struct{}{}
+	closed := h.closed
+	if !closed {
+		h.subs[s] = struct{}{}
+	}
 	h.mu.Unlock()
+	if closed {
+		s.once.Do(func() { close(s.Dropped) })
+	}
 	return s
 }
 
@@ -70,7 +95,8 @@ func (h *Hub) remove(s *Subscriber) {
 	s.once.Do(func() { close(s.Dropped) })
 }
 
-// Publish delivers c to every subscriber without blocking.
+// Publish delivers c to every subscriber without blocking: a subscriber
+// whose buffer is full is dropped instead of waited for.
 func (h *Hub) Publish(c Change) {
 	h.mu.Lock()
 	var slow []*Subscriber
@@ -87,8 +113,21 @@ func (h *Hub) Publish(c Change) {
 	}
 }
 
-// DropUser ends every subscription of a user.
+// DropUser ends every subscription of a user on this instance and, through
+// the relay, on the others.
 func (h *Hub) DropUser(userID int64) {
+	h.DropUserLocal(userID)
+	h.mu.Lock()
+	relay := h.relay
+	h.mu.Unlock()
+	if relay != nil {
+		relay(userID)
+	}
+}
+
+// DropUserLocal ends every subscription of a user on this instance only:
+// what an instance does when another one relays a DropUser.
+func (h *Hub) DropUserLocal(userID int64) {
 	h.mu.Lock()
 	var gone []*Subscriber
 	for s := range h.subs {
@@ -109,9 +148,11 @@ func (h *Hub) Count() int {
 	return len(h.subs)
 }
 
-// DropAll ends every subscription (shutdown): browsers reconnect elsewhere.
+// DropAll ends every subscription and refuses new ones (shutdown):
+// browsers reconnect elsewhere.
 func (h *Hub) DropAll() {
 	h.mu.Lock()
+	h.closed = true
 	all := make([]*Subscriber, 0, len(h.subs))
 	for s := range h.subs {
 		all = append(all, s)
