@@ -162,12 +162,12 @@ func (b *ingestBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	// The private PostgreSQL is started here, before the instance joins
-	// it, so that the reference run can use the same cluster afterwards.
 	target := "baton (in-process)"
 	if b.url != "" {
 		target = "baton (running instance)"
 	}
+	// The private PostgreSQL is started here, before the instance joins
+	// it, so that the reference run can use the same cluster afterwards.
 	var srv *pgserver.Server
 	stopBaton := func() {}
 	if b.url == "" || b.reference {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/baton-chat/baton/internal/metrics"
@@ -24,6 +25,7 @@ func runServe(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		return 2
 	}
 	log := newLogger(c, stderr)
+	tuneGC(env)
 	inst, err := startInstance(ctx, c, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "baton serve: %v\n", err)
@@ -36,6 +38,16 @@ func runServe(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		return 1
 	}
 	return 0
+}
+
+// tuneGC makes the collector run less often unless GOGC says otherwise:
+// ingest allocates per request, and at the default the collector took
+// 10–14 % of the CPU under load for a heap of a few MB (baton bench
+// ingest; +8–45 % throughput at GOGC=400 in paired runs).
+func tuneGC(env Env) {
+	if env["GOGC"] == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // instance is one running Baton: HTTP server, ingest writers, database.

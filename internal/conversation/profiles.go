@@ -25,7 +25,12 @@ type ProfileFetcher struct {
 	Wake <-chan struct{}
 	// OnChange is told which conversation got its profile.
 	OnChange func(conversationID int64)
+	Now      func() time.Time
 }
+
+// profileRetry is how long a failed look-up waits before the next try.
+// In time, not in rounds: every ingest commit wakes the fetcher.
+const profileRetry = 30 * time.Second
 
 // profilePoll is the fallback interval when no wake-up comes.
 const profilePoll = 5 * time.Second
@@ -34,9 +39,9 @@ const profilePoll = 5 * time.Second
 func (f *ProfileFetcher) Run(ctx context.Context) {
 	t := time.NewTicker(profilePoll)
 	defer t.Stop()
-	failures := map[int64]int{}
+	retryAt := map[int64]time.Time{}
 	for {
-		f.once(ctx, failures)
+		f.once(ctx, retryAt)
 		select {
 		case <-ctx.Done():
 			return
@@ -46,25 +51,30 @@ func (f *ProfileFetcher) Run(ctx context.Context) {
 	}
 }
 
-func (f *ProfileFetcher) once(ctx context.Context, failures map[int64]int) {
-	cs, err := f.Store.ConversationsNeedingProfile(ctx, 20)
+func (f *ProfileFetcher) once(ctx context.Context, retryAt map[int64]time.Time) {
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	// Ask for more than one round handles, so that conversations waiting
+	// for a retry do not hide new ones.
+	cs, err := f.Store.ConversationsNeedingProfile(ctx, 20+len(retryAt))
 	if err != nil {
 		return
 	}
 	for _, c := range cs {
-		if failures[c.ID] > 0 && failures[c.ID]%6 != 0 {
-			failures[c.ID]++ // back off: try a failing one every sixth round
+		if next, ok := retryAt[c.ID]; ok && now().Before(next) {
 			continue
 		}
 		first, last, pic, notFound, err := f.Source.Profile(ctx, c.PSID)
 		if err != nil && !notFound {
-			failures[c.ID]++
-			if f.Logger != nil {
-				f.Logger.Warn("user profile lookup failed", "conversation", c.ID, "err", err)
+			if _, again := retryAt[c.ID]; !again && f.Logger != nil {
+				f.Logger.Warn("user profile lookup failed; retrying every 30 s", "conversation", c.ID, "err", err)
 			}
+			retryAt[c.ID] = now().Add(profileRetry)
 			continue
 		}
-		delete(failures, c.ID)
+		delete(retryAt, c.ID)
 		if err := f.Store.SetProfile(ctx, c.ID, first, last, pic); err == nil && f.OnChange != nil {
 			f.OnChange(c.ID)
 		}
