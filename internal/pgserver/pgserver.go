@@ -252,13 +252,7 @@ func (s *Server) running() bool {
 }
 
 func (s *Server) pidFromFile() (int, bool) {
-	b, err := os.ReadFile(filepath.Join(s.pgdata(), "postmaster.pid"))
-	if err != nil {
-		return 0, false
-	}
-	first, _, _ := bytes.Cut(b, []byte("\n"))
-	pid, err := strconv.Atoi(strings.TrimSpace(string(first)))
-	return pid, err == nil
+	return pidIn(filepath.Join(s.pgdata(), "postmaster.pid"))
 }
 
 func isPostgres(pid int) bool {
@@ -277,15 +271,32 @@ func isPostgres(pid int) bool {
 
 // removeStalePid deletes a postmaster.pid left by a crash whose pid now
 // belongs to an unrelated process (PostgreSQL itself only detects dead pids).
+//
+// The socket's lock file gets the same treatment: PostgreSQL refuses to
+// start while the pid it names exists, and in a container whose init does
+// not reap, a crashed postmaster stays a zombie that still "exists".
 func (s *Server) removeStalePid() error {
-	pid, ok := s.pidFromFile()
-	if !ok || isPostgres(pid) {
-		return nil
-	}
-	if err := os.Remove(filepath.Join(s.pgdata(), "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale postmaster.pid: %w", err)
+	for _, f := range []string{filepath.Join(s.pgdata(), "postmaster.pid"), filepath.Join(s.Dir, fmt.Sprintf(".s.PGSQL.%d.lock", Port))} {
+		pid, ok := pidIn(f)
+		if !ok || isPostgres(pid) {
+			continue
+		}
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", filepath.Base(f), err)
+		}
 	}
 	return nil
+}
+
+// pidIn reads the pid on the first line of a PostgreSQL lock file.
+func pidIn(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(first)))
+	return pid, err == nil
 }
 
 func (s *Server) start(ctx context.Context, opts Options) error {
