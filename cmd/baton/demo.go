@@ -60,7 +60,7 @@ func runDemo(ctx context.Context, args []string, env Env, stdout, stderr io.Writ
 		return 1
 	}
 
-	st, err := startDemoStack(ctx, c, env, or(env["EMULATOR_ADDR"], ":8090"), id, log)
+	st, err := startDemoStack(ctx, c, env, or(env["EMULATOR_ADDR"], ":8090"), filepath.Join(c.Data, "emulator.json"), id, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "baton demo: %v\n", err)
 		return 1
@@ -120,8 +120,8 @@ type demoStack struct {
 // startDemoStack starts the emulator (and demo bot) on emuAddr and Baton on
 // c.Addr, registers Baton's app with the emulator (which verifies its
 // webhook, as Facebook does) and stores the page token it answers.
-func startDemoStack(ctx context.Context, c Config, env Env, emuAddr string, id *demoIdentity, log *slog.Logger) (*demoStack, error) {
-	emu, err := startEmulator(ctx, env, emuAddr, true, log)
+func startDemoStack(ctx context.Context, c Config, env Env, emuAddr, emuState string, id *demoIdentity, log *slog.Logger) (*demoStack, error) {
+	emu, err := startEmulator(ctx, env, emuAddr, true, emuState, log)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
@@ -198,6 +198,22 @@ func emulatorCall(ctx context.Context, url string, body, out any) error {
 	return nil
 }
 
+func emulatorGet(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
 // seedDemoAgents adds a supervisor and an agent on first run.
 func seedDemoAgents(ctx context.Context, svc *account.Service) error {
 	for _, u := range []account.NewUser{
@@ -222,11 +238,21 @@ var demoScript = []struct {
 	{"Aiko", "Tanaka", []string{"hi there", "I was charged twice, I need a refund", "agent please"}},
 }
 
-// seedDemoPeople makes the emulator know the people Baton already has (a
-// second run: the emulator keeps no state), or, on the first run, plays
-// a few realistic conversations through the real flow. It returns how
-// many people there are.
+// seedDemoPeople, on the first run, plays a few realistic conversations
+// through the real flow. On later runs the emulator restores its people
+// from its state file; if that file was lost, it is told the people
+// Baton knows, so that replies reach someone. It returns how many people
+// there are.
 func seedDemoPeople(ctx context.Context, inst *instance, emulatorURL string) (int, error) {
+	var state struct {
+		Users []json.RawMessage `json:"users"`
+	}
+	if err := emulatorGet(ctx, emulatorURL+"/_emulator/state", &state); err != nil {
+		return 0, err
+	}
+	if len(state.Users) > 0 {
+		return len(state.Users), nil
+	}
 	known, err := inst.db.ListConversations(ctx, baton.ConversationFilter{Folder: baton.FolderAll, Limit: 500})
 	if err != nil {
 		return 0, err

@@ -19,7 +19,7 @@ import (
 // the Page's Primary Receiver, until ctx ends.
 func runEmulator(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	emu, err := startEmulator(ctx, env, or(env["EMULATOR_ADDR"], ":8090"), env["EMULATOR_DEMO_BOT"] != "false", log)
+	emu, err := startEmulator(ctx, env, or(env["EMULATOR_ADDR"], ":8090"), env["EMULATOR_DEMO_BOT"] != "false", env["EMULATOR_STATE"], log)
 	if err != nil {
 		fmt.Fprintf(stderr, "baton emulator: %v\n", err)
 		return 1
@@ -46,13 +46,15 @@ type runningEmulator struct {
 }
 
 // startEmulator listens on addr, serves the emulator (and the demo bot's
-// webhook under /_demo-bot/), and registers the bot as Primary.
-func startEmulator(ctx context.Context, env Env, addr string, withBot bool, log *slog.Logger) (*runningEmulator, error) {
+// webhook under /_demo-bot/), and registers the bot as Primary. A
+// stateFile keeps the people and threads across runs.
+func startEmulator(ctx context.Context, env Env, addr string, withBot bool, stateFile string, log *slog.Logger) (*runningEmulator, error) {
 	emu, err := emulator.New(emulator.Config{
-		PageID:   env["EMULATOR_PAGE_ID"],
-		PageName: env["EMULATOR_PAGE_NAME"],
-		Mode:     env["EMULATOR_MODE"],
-		Logger:   log.With("component", "emulator"),
+		PageID:    env["EMULATOR_PAGE_ID"],
+		PageName:  env["EMULATOR_PAGE_NAME"],
+		Mode:      env["EMULATOR_MODE"],
+		StateFile: stateFile,
+		Logger:    log.With("component", "emulator"),
 	})
 	if err != nil {
 		return nil, err

@@ -64,7 +64,7 @@ func bootStack(t *testing.T, extraEnv Env) *testStack {
 	log := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	id := &demoIdentity{AppSecret: "test-secret-" + t.Name(), VerifyToken: "test-verify"}
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := startDemoStack(ctx, c, env, "127.0.0.1:0", id, log)
+	st, err := startDemoStack(ctx, c, env, "127.0.0.1:0", "", id, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

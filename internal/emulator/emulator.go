@@ -67,6 +67,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// StateFile, when set, keeps the people, their conversations, the
+	// threads and the clock across runs: loaded by New, written by Close
+	// (`baton demo` run twice shows the same conversations on both sides).
+	StateFile string
 	// HTTPClient performs webhook verifications and deliveries; nil selects a
 	// client with the 20 s timeout that follows no redirects (§4.4).
 	HTTPClient *http.Client
@@ -264,6 +268,11 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.apps[inbox.ID] = inbox
 	e.appOrder = append(e.appOrder, inbox.ID)
+	if cfg.StateFile != "" {
+		if err := e.loadState(cfg.StateFile); err != nil {
+			return nil, fmt.Errorf("new emulator: %w", err)
+		}
+	}
 	return e, nil
 }
 
@@ -279,6 +288,11 @@ func (e *Emulator) Close() {
 	e.cancel()
 	e.mu.Unlock()
 	e.wg.Wait()
+	if e.cfg.StateFile != "" {
+		if err := e.saveState(e.cfg.StateFile); err != nil {
+			e.log.Warn("save emulator state", "file", e.cfg.StateFile, "err", err)
+		}
+	}
 }
 
 // Handler serves the Graph API, the person's chat page at "/" and the
