@@ -80,16 +80,42 @@
   function swap(doc, id) {
     var src = doc.querySelector('[data-part="' + id + '"]');
     var dst = document.getElementById(id);
-    if (src && dst) {
-      // Keep an open dialog open (an agent filling the Done form).
-      if (dst.querySelector("dialog[open]")) {
-        var keep = dst.querySelector(".actions");
-        var incoming = src.querySelector(".actions");
-        if (keep && incoming) incoming.replaceWith(keep);
-      }
-      dst.innerHTML = "";
-      while (src.firstChild) dst.appendChild(document.importNode(src.firstChild, true)), src.removeChild(src.firstChild);
+    if (!src || !dst) return;
+    // Keep disclosures (the handover reason, the ownership timeline) as
+    // the agent left them.
+    var opened = {};
+    dst.querySelectorAll("details[id]").forEach(function (d) { opened[d.id] = d.open; });
+    src.querySelectorAll("details[id]").forEach(function (d) {
+      if (d.id in opened) d.open = opened[d.id];
+    });
+    // An open dialog (an agent filling the Done form) must stay the very
+    // same element: moving or cloning it would close it and drop the
+    // focus and what was typed. Everything around it is replaced.
+    var keep = dst.querySelector("dialog[open]") ? dst.querySelector(".actions") : null;
+    if (keep && src.querySelector(".actions")) {
+      replaceAround(dst, src, keep);
+      return;
     }
+    dst.innerHTML = "";
+    while (src.firstChild) dst.appendChild(document.importNode(src.firstChild, true)), src.removeChild(src.firstChild);
+  }
+
+  // replaceAround makes dst's children src's, except the branch holding
+  // keep, which is walked down the same way (its counterpart in src is the
+  // node holding an element of the same class).
+  function replaceAround(dst, src, keep) {
+    if (dst === keep) return;
+    var holder = null;
+    Array.prototype.slice.call(dst.childNodes).forEach(function (n) {
+      if (n.contains && n.contains(keep)) holder = n; else dst.removeChild(n);
+    });
+    var srcHolder = null;
+    Array.prototype.slice.call(src.childNodes).forEach(function (n) {
+      if (!srcHolder && n.nodeType === 1 && (n.matches(".actions") || n.querySelector(".actions"))) { srcHolder = n; return; }
+      var copy = document.importNode(n, true);
+      if (srcHolder || !holder) dst.appendChild(copy); else dst.insertBefore(copy, holder);
+    });
+    if (holder && srcHolder) replaceAround(holder, srcHolder, keep);
   }
 
   // ---- the websocket --------------------------------------------------
@@ -261,6 +287,17 @@
         });
     }
   });
+
+  // On a phone the thread needs the room: the bot's reason starts folded.
+  function foldReason(mq) {
+    var reason = document.getElementById("handover-reason");
+    if (mq.matches && reason) reason.open = false;
+  }
+  if (window.matchMedia) {
+    var phone = window.matchMedia("(max-width: 760px)");
+    foldReason(phone);
+    if (phone.addEventListener) phone.addEventListener("change", foldReason);
+  }
 
   scrollToBottom();
 })();

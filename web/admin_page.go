@@ -26,7 +26,7 @@ func (s *Server) renderPageSettings(w http.ResponseWriter, r *http.Request, stat
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := templates.AdminPage(s.pageData(r, "Page settings", "page"), d).Render(r.Context(), w); err != nil {
-		s.log.Warn("render page settings", "err", err)
+		s.log.WarnContext(r.Context(), "render page settings", "err", err)
 	}
 }
 
@@ -68,10 +68,10 @@ func (s *Server) savePageSettings(w http.ResponseWriter, r *http.Request) {
 			Detail: map[string]any{"secrets_changed": changed, "baton_app_id": ps.BatonAppID,
 				"primary_app_id": ps.PrimaryAppID, "human_agent": ps.HumanAgent}}
 		if err := s.cfg.Audit.Audit(r.Context(), e); err != nil {
-			s.log.Error("write audit log", "err", fmt.Errorf("page settings: %w", err))
+			s.log.ErrorContext(r.Context(), "write audit log", "err", fmt.Errorf("page settings: %w", err))
 		}
 	}
-	s.log.Info("page settings saved", "by", u.ID)
+	s.log.InfoContext(r.Context(), "page settings saved", "by", u.ID)
 	s.flash(r, "Settings saved.", false)
 	http.Redirect(w, r, "/admin/page", http.StatusSeeOther)
 }

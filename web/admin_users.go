@@ -41,7 +41,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := templates.AdminUsers(s.pageData(r, "Users", "users"), d).Render(r.Context(), w); err != nil {
-		s.log.Warn("render users", "err", err)
+		s.log.WarnContext(r.Context(), "render users", "err", err)
 	}
 }
 
@@ -65,7 +65,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	s.log.Info("user added", "by", s.currentUser(r).ID, "user_id", u.ID, "role", u.Role)
+	s.log.InfoContext(r.Context(), "user added", "by", s.currentUser(r).ID, "user_id", u.ID, "role", u.Role)
 	s.flash(r, "Added "+u.Email+" as "+string(u.Role)+".", false)
 	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
 }

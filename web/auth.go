@@ -92,7 +92,7 @@ func (s *Server) requireRole(min baton.Role, next http.Handler) http.Handler {
 			return
 		}
 		if !u.Role.AtLeast(min) {
-			s.log.Warn("role refused", "user_id", u.ID, "role", u.Role, "needs", min, "method", r.Method, "path", r.URL.Path)
+			s.log.WarnContext(r.Context(), "role refused", "user_id", u.ID, "role", u.Role, "needs", min, "method", r.Method, "path", r.URL.Path)
 			s.refuse(w, r, http.StatusForbidden, "role-denied", "Not allowed",
 				"This needs the "+string(min)+" role; you are signed in as "+articled(u.Role)+". Ask an admin if you need access.")
 			return

@@ -19,6 +19,14 @@ func TestBrowserSignIn(t *testing.T) {
 	ctx := browsertest.New(t)
 	admin := s.users[baton.RoleAdmin]
 
+	shot := func(name string) {
+		if dir := os.Getenv("BATON_SCREENSHOTS"); dir != "" {
+			if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+				os.WriteFile(filepath.Join(dir, name), png, 0o644)
+			}
+		}
+	}
+
 	// A wrong password first: the generic error is shown, in the page.
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(s.srv.URL+"/admin/users"),
@@ -35,6 +43,7 @@ func TestBrowserSignIn(t *testing.T) {
 	if err != nil || msg != "Wrong email or password." {
 		t.Fatalf("error shown: %q %v", msg, err)
 	}
+	shot("login-error.png")
 
 	// The right one lands on the page asked for at first (next=).
 	err = chromedp.Do(ctx,
@@ -55,12 +64,7 @@ func TestBrowserSignIn(t *testing.T) {
 	if err != nil || who != admin.Name {
 		t.Fatalf("top bar shows %q (%v), want %q", who, err, admin.Name)
 	}
-	if dir := os.Getenv("BATON_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err == nil {
-			os.WriteFile(filepath.Join(dir, "admin-users.png"), png, 0o644)
-		}
-	}
+	shot("admin-users.png")
 
 	// Sign out through the top bar's button: back to the sign-in form.
 	err = chromedp.Do(ctx,

@@ -57,7 +57,7 @@ func (s *Server) requireCSRF(next http.Handler) http.Handler {
 			return
 		}
 		if !s.sameOrigin(r) {
-			s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+			s.log.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 			s.refuse(w, r, http.StatusForbidden, "csrf", "Request refused",
 				"This request came from another site, so Baton did not act on it.")
@@ -69,7 +69,7 @@ func (s *Server) requireCSRF(next http.Handler) http.Handler {
 			got = r.PostFormValue(csrfField)
 		}
 		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			s.log.Warn("csrf token refused", "method", r.Method, "path", r.URL.Path, "present", got != "")
+			s.log.WarnContext(r.Context(), "csrf token refused", "method", r.Method, "path", r.URL.Path, "present", got != "")
 			s.refuse(w, r, http.StatusForbidden, "csrf", "Form expired",
 				"This form is out of date or was not sent by Baton. Go back, reload the page and try again.")
 			return

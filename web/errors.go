@@ -102,7 +102,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, test
 		p.CSRFToken = s.sessions.GetString(r.Context(), sessCSRF)
 	}
 	if err := templates.ErrorPage(p, templates.ErrorInfo{Status: status, Title: title, Message: msg, TestID: testID}).Render(r.Context(), w); err != nil {
-		s.log.Warn("render error page", "err", err)
+		s.log.WarnContext(r.Context(), "render error page", "err", err)
 	}
 }
 

@@ -19,7 +19,7 @@ func (s *Server) showReadiness(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(ctx); err != nil {
-			s.log.Warn("not ready", "err", err)
+			s.log.WarnContext(r.Context(), "not ready", "err", err)
 			w.Header().Set("Content-Type", "text/plain")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("not ready\n"))

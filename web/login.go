@@ -26,7 +26,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := templates.Login(p, f).Render(r.Context(), w); err != nil {
-		s.log.Warn("render login", "err", err)
+		s.log.WarnContext(r.Context(), "render login", "err", err)
 	}
 }
 
@@ -52,7 +52,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("signed in", "user_id", u.ID, "role", u.Role)
+	s.log.InfoContext(r.Context(), "signed in", "user_id", u.ID, "role", u.Role)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -77,7 +77,7 @@ func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("signed out everywhere", "user_id", u.ID)
+	s.log.InfoContext(r.Context(), "signed out everywhere", "user_id", u.ID)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

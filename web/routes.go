@@ -50,16 +50,27 @@ func (s *Server) routes() {
 	s.handle("POST /admin/page", baton.RoleAdmin, s.savePageSettings)
 
 	s.consoleRoutes()
+	s.watchRoutes()
+
+	// Supervision (issue 8): audit log, team dashboard, API tokens, API.
+	s.handle("GET /audit", baton.RoleSupervisor, s.showAudit)
+	s.handle("GET /audit.csv", baton.RoleSupervisor, s.exportAudit)
+	s.handle("GET /dashboard", baton.RoleSupervisor, s.showDashboard)
+	s.handle("GET /account/tokens", baton.RoleAgent, s.showTokens)
+	s.handle("POST /account/tokens", baton.RoleAgent, s.createToken)
+	s.handle("POST /account/tokens/{id}/revoke", baton.RoleAgent, s.revokeToken)
+	s.apiRoutes()
 }
 
 // handle registers a console route: h runs with the session loaded, the
 // user signed in (unless min is ""), holding at least role min, and, for
 // POST, PUT, PATCH and DELETE, with a valid CSRF token from an allowed
-// origin. It is the only way console routes are added, so every route is
-// protected and listed in Routes.
+// origin; an audited route's successful requests also write their audit
+// line (web/audit.go). It is the only way console routes are added, so
+// every route is protected, audited and listed in Routes.
 func (s *Server) handle(pattern string, min baton.Role, h http.HandlerFunc) {
 	s.record(pattern, min, true)
-	var next http.Handler = h
+	next := s.audited(pattern, h)
 	next = s.requireCSRF(next)
 	next = s.requireRole(min, next)
 	next = s.loadUser(next)

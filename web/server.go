@@ -102,7 +102,7 @@ func New(cfg Config) *Server {
 	if cfg.SessionMax == 0 {
 		cfg.SessionMax = 12 * time.Hour
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: slog.New(LogHandler(cfg.Logger.Handler())), mux: http.NewServeMux()}
 	s.sessions = s.newSessionManager()
 	s.routes()
 	return s
@@ -149,5 +149,5 @@ func (s *Server) KillUser(userID int64) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.recoverPanics(s.securityHeaders(s.mux)).ServeHTTP(w, r)
+	s.requestIDs(s.recoverPanics(s.securityHeaders(s.mux))).ServeHTTP(w, r)
 }

@@ -34,7 +34,7 @@ func (s *Server) receiveWebhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.log.Warn("webhook body over the size cap", "limit", tooBig.Limit)
+			s.log.WarnContext(r.Context(), "webhook body over the size cap", "limit", tooBig.Limit)
 			w.Header().Set("Connection", "close")
 			http.Error(w, "Delivery too large.", http.StatusRequestEntityTooLarge)
 			return

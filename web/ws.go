@@ -15,13 +15,16 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Websocket timing: pings find dead peers (a laptop that slept) well
-// before TCP does; a write that takes longer than writeTimeout means a
-// stuck consumer, which is dropped rather than allowed to block.
-const (
-	pingInterval = 25 * time.Second
-	writeTimeout = 5 * time.Second
-)
+// wsTiming: pings find dead peers (a laptop that slept) well before TCP
+// does; a write (or a ping's pong) that takes longer than write means a
+// stuck consumer, which is dropped rather than allowed to block. A type,
+// not constants, so tests can run the same loop on a short fuse.
+type wsTiming struct {
+	ping, write time.Duration
+}
+
+// productionWS is the timing browsers get.
+func productionWS() wsTiming { return wsTiming{ping: 25 * time.Second, write: 5 * time.Second} }
 
 // wsReadLimit bounds what a browser may send: it sends nothing but
 // control frames, so any data message is refused anyway.
@@ -51,12 +54,17 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cross-origin websocket refused.", http.StatusForbidden)
 		return
 	}
-	u := s.currentUser(r)
-	sub := hub.Subscribe(u.ID)
-	// The Origin was checked just above against the console's own origin
-	// and the configured ones; the library's own same-host check would
-	// refuse the configured ones. Compression stays off: a flate writer
-	// costs far more than the few bytes a notification saves.
+	upgradeLive(w, r, hub, s.currentUser(r).ID, productionWS())
+}
+
+// upgradeLive subscribes userID, upgrades the request and starts the
+// connection's writer; it returns as soon as the socket is open.
+func upgradeLive(w http.ResponseWriter, r *http.Request, hub *realtime.Hub, userID int64, tm wsTiming) {
+	sub := hub.Subscribe(userID)
+	// The Origin was checked by the caller against the console's own
+	// origin and the configured ones; the library's own same-host check
+	// would refuse the configured ones. Compression stays off: a flate
+	// writer costs far more than the few bytes a notification saves.
 	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		sub.Close()
@@ -64,22 +72,34 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(wsReadLimit)
 	// The handler returns now, so the deep stack of net/http's connection
-	// goroutine is freed; no reference to r is kept. CloseRead answers
-	// pings and notices the close.
-	ctx := c.CloseRead(context.Background())
+	// goroutine is freed; no reference to r is kept.
+	ctx, cancel := context.WithCancel(context.Background())
+	go readControl(c, cancel)
 	go func() {
 		defer sub.Close()
-		pumpChanges(ctx, c, sub)
+		pumpChanges(ctx, c, sub, tm)
 	}()
 }
 
+// readControl reads the socket so that pings are answered and the peer's
+// close is noticed, then cancels the writer. It is the library's CloseRead
+// without its flaw: CloseRead's goroutine closing the socket itself (on a
+// data message) waits 15 s for its own exit, keeping the subscription.
+func readControl(c *websocket.Conn, done context.CancelFunc) {
+	defer done()
+	if _, _, err := c.Read(context.Background()); err != nil {
+		return // closed, or over the read limit (the library closed it)
+	}
+	c.Close(websocket.StatusPolicyViolation, "unexpected data message")
+}
+
 // pumpChanges is the connection's one writer.
-func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscriber) {
-	ping := time.NewTicker(pingInterval)
+func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscriber, tm wsTiming) {
+	ping := time.NewTicker(tm.ping)
 	defer ping.Stop()
 	write := func(v any) bool {
 		b, _ := json.Marshal(v)
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		wctx, cancel := context.WithTimeout(ctx, tm.write)
 		defer cancel()
 		return c.Write(wctx, websocket.MessageText, b) == nil
 	}
@@ -107,7 +127,7 @@ func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscribe
 				return
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			pctx, cancel := context.WithTimeout(ctx, tm.write)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {

@@ -36,8 +36,11 @@ import (
 // runBench dispatches the benchmark subcommands. Only "ingest" exists: the
 // webhook figures SPEC.md "How fast" asks the README to state.
 func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ws" {
+		return runBenchWS(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(stderr, "Usage: baton bench ingest [flags]   (baton bench ingest -h lists the flags)")
+		fmt.Fprintln(stderr, "Usage: baton bench ingest|ws [flags]   (baton bench ingest -h lists the flags)")
 		return 2
 	}
 	return runBenchIngest(ctx, args[1:], stdout, stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -24,8 +25,12 @@ type consoleParts struct {
 	hub      *realtime.Hub
 	changes  chan map[int64]int64
 	profWake chan struct{}
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// timers settles owner doubts and runs the thread clocks (idle
+	// auto-return, expiry check, extend); timerWake starts a scan at once.
+	timers    *conversation.Timers
+	timerWake chan struct{}
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 	// overflow: a change could not be queued; every browser must re-read.
 	overflow atomic.Bool
 }
@@ -67,6 +72,26 @@ func (g *settingsGraph) PassThreadControl(ctx context.Context, psid, target, met
 
 func (g *settingsGraph) RequestThreadControl(ctx context.Context, psid, metadata string) error {
 	return g.call(ctx, "request_thread_control", func(c *graph.Client) error { return c.RequestThreadControl(ctx, psid, metadata) })
+}
+
+// ThreadOwner implements conversation.OwnerSource: a read-only call made
+// directly, not through the outbox.
+func (g *settingsGraph) ThreadOwner(ctx context.Context, psid string) (conversation.Owner, error) {
+	var o graph.Owner
+	err := g.call(ctx, "thread_owner", func(c *graph.Client) (err error) { o, err = c.ThreadOwner(ctx, psid); return err })
+	return conversation.Owner{AppID: o.AppID, Idle: o.Idle, Hidden: o.Hidden}, err
+}
+
+// ExtendThreadControl implements conversation.Extender.
+func (g *settingsGraph) ExtendThreadControl(ctx context.Context, psid string, d time.Duration) error {
+	return g.call(ctx, "extend_thread_control", func(c *graph.Client) error { return c.ExtendThreadControl(ctx, psid, d) })
+}
+
+// extendUnsupported: classic mode has no extend_thread_control and answers
+// 2500 "Unknown path components" (PROTOCOL.md §8.6).
+func extendUnsupported(err error) bool {
+	var ge *graph.Error
+	return errors.As(err, &ge) && ge.Code == 2500
 }
 
 // Profile implements conversation.ProfileSource.
@@ -116,7 +141,12 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 				}
 				return
 			}
-			for id, seq := range postgres.ParseChanges(payload) {
+			changes := postgres.ParseChanges(payload)
+			if len(changes) > realtime.BurstLimit {
+				cp.hub.Publish(realtime.Change{Resync: true})
+				return
+			}
+			for id, seq := range changes {
 				if id == postgres.ResyncAll {
 					cp.hub.Publish(realtime.Change{Resync: true})
 					continue
@@ -156,7 +186,12 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		Wake: outboxWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }, Observe: met.ObserveOutbox}
 	fetcher := &conversation.ProfileFetcher{Store: db, Source: g, Logger: log.With("component", "profiles"),
 		Wake: cp.profWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
-	cp.wg.Add(3)
+	cp.timerWake = make(chan struct{}, 1)
+	cp.timers = &conversation.Timers{Store: db, Console: db, Page: page, Owners: g, Extender: g,
+		Unsupported: extendUnsupported, Audit: db, IdleReturn: c.IdleReturn, Wake: cp.timerWake, Now: c.clock(),
+		Logger: log.With("component", "timers"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+	cp.wg.Add(4)
+	go func() { defer cp.wg.Done(); cp.timers.Run(ctx) }()
 	go func() { defer cp.wg.Done(); worker.Run(ctx) }()
 	go func() { defer cp.wg.Done(); fetcher.Run(ctx) }()
 	go func() { defer cp.wg.Done(); cp.notifyLoop(ctx, db, log) }()
@@ -188,6 +223,21 @@ func (cp *consoleParts) IngestCommitted(changed []*baton.Conversation) {
 	cp.Changed(m)
 	select {
 	case cp.profWake <- struct{}{}:
+	default:
+	}
+	for _, c := range changed {
+		if c.OwnerUnsure {
+			cp.WakeTimers()
+			break
+		}
+	}
+}
+
+// WakeTimers starts a scan of the thread timers now rather than at the
+// next tick: an event put an owner in doubt (or a test moved the clock).
+func (cp *consoleParts) WakeTimers() {
+	select {
+	case cp.timerWake <- struct{}{}:
 	default:
 	}
 }

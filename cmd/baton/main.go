@@ -12,10 +12,37 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go watchSignals(sigs, cancel, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], envMap(os.Environ()), os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
+}
+
+// watchSignals turns the first SIGINT/SIGTERM into a graceful stop (cancel:
+// stop accepting, finish what is in flight) and a second one into an
+// immediate exit, so an operator whose shutdown hangs on a stuck peer is
+// never left with kill -9 as the only way out. The exit code is 128 plus
+// the signal number, as shells report a process killed by it.
+func watchSignals(sigs <-chan os.Signal, cancel func(), stderr io.Writer, exit func(int)) {
+	if _, ok := <-sigs; !ok {
+		return
+	}
+	fmt.Fprintln(stderr, "baton: stopping; send the signal again to force")
+	cancel()
+	s, ok := <-sigs
+	if !ok {
+		return
+	}
+	fmt.Fprintf(stderr, "baton: %v again: exiting without finishing\n", s)
+	code := 1
+	if n, isSys := s.(syscall.Signal); isSys {
+		code = 128 + int(n)
+	}
+	exit(code)
 }
 
 // Env is the process environment as a map, so that tests can boot the
@@ -50,6 +77,7 @@ func subcommands() []subcommand {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"user", "manage console users (add, list, disable, set-password, set-role)", runUser},
 		{"bench", "benchmarks against a real instance (bench ingest)", runBench},
+		{"version", "print the commit and Go version this binary was built from", runVersion},
 		{"help", "list the subcommands", nil},
 	}
 }

@@ -74,6 +74,11 @@ func TestStartSharedAndStopLast(t *testing.T) {
 	if err := b.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// pg_ctl stop returns once the server stopped accepting; the process
+	// itself may take a moment longer to exit on a loaded box.
+	for i := 0; i < 250 && isPostgres(pid); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if isPostgres(pid) {
 		t.Fatal("the last user left, but the server still runs")
 	}

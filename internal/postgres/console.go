@@ -36,8 +36,8 @@ func (db *DB) ListConversations(ctx context.Context, f baton.ConversationFilter)
 	}
 	if q := strings.TrimSpace(f.Search); q != "" {
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
-		p := arg(like)
-		where = append(where, "(first_name || ' ' || last_name ilike "+p+" or last_message_text ilike "+p+" or psid = "+arg(q)+")")
+		where = append(where, "(first_name || ' ' || last_name ilike "+arg(like)+" or psid = "+arg(q)+
+			" or id in ("+messageMatch(arg(q))+"))")
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 500 {

@@ -455,6 +455,17 @@ func (t *ingestTx) InsertHandovers(ctx context.Context, hs []*baton.Handover) er
 		pq.Array(convs), pq.Array(kinds), pq.Array(froms), pq.Array(tos), pq.Array(metas), pq.Array(ts)); err != nil {
 		return mapError(fmt.Errorf("insert handovers: %w", err))
 	}
+	// Every handover that arrived by webhook is in the audit log too, in
+	// the same transaction: the supervisors' page shows the whole trail.
+	if _, err := t.tx.ExecContext(ctx, `
+		insert into audit_log (action, subject, detail)
+		select 'handover.' || x.kind, 'conversation:' || x.conversation_id,
+			jsonb_build_object('from_app_id', x.from_app_id, 'to_app_id', x.to_app_id, 'metadata', x.metadata, 'timestamp_ms', x.timestamp_ms)
+		from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+			as x (conversation_id, kind, from_app_id, to_app_id, metadata, timestamp_ms)`,
+		pq.Array(convs), pq.Array(kinds), pq.Array(froms), pq.Array(tos), pq.Array(metas), pq.Array(ts)); err != nil {
+		return mapError(fmt.Errorf("audit handovers: %w", err))
+	}
 	return nil
 }
 

@@ -165,9 +165,15 @@ func applyDone(ctx context.Context, tx *sqlx.Tx, c *baton.Conversation, it *bato
 	}
 	from := c.OwnerAppID
 	t := now
-	c.Status, c.CloseReason, c.ClosedAt, c.Closing = baton.StatusClosed, baton.CloseDone, &t, false
+	// The timers' idle auto-return is a Done with outcome "idle" that no
+	// agent clicked: it closes as idle, and the timeline says so.
+	reason, kind := baton.CloseDone, "done"
+	if c.DoneOutcome == baton.CloseIdle && it.AuthorUserID == nil {
+		reason, kind = baton.CloseIdle, "idle_return"
+	}
+	c.Status, c.CloseReason, c.ClosedAt, c.Closing = baton.StatusClosed, reason, &t, false
 	c.OwnerAppID, c.OwnerTS, c.Unread = target, max(c.OwnerTS, now.UnixMilli()), 0
-	return insertHandover(ctx, tx, &baton.Handover{ConversationID: c.ID, Kind: "done", FromAppID: from, ToAppID: target,
+	return insertHandover(ctx, tx, &baton.Handover{ConversationID: c.ID, Kind: kind, FromAppID: from, ToAppID: target,
 		Metadata: it.Metadata, TimestampMS: now.UnixMilli(), ActorUserID: it.AuthorUserID})
 }
 

@@ -68,9 +68,17 @@ func (h *Hub) SetRelay(f func(userID int64)) {
 	h.mu.Unlock()
 }
 
-// subscriberBuffer absorbs a burst (a batch commit touching many
-// conversations) without dropping a healthy browser.
-const subscriberBuffer = 256
+// subscriberBuffer absorbs a few notifications in a row without dropping
+// a healthy browser. It is per socket, so it is kept small (each slot is
+// 24 bytes of every idle socket's memory); a burst that would fill it
+// arrives as one Resync instead (see BurstLimit).
+const subscriberBuffer = 64
+
+// BurstLimit is the most changes one notification should publish one by
+// one; a larger batch (a group commit touching many conversations) is
+// published as a single Resync, which makes browsers re-read what they
+// show, as that many changes would anyway.
+const BurstLimit = 16
 
 // Subscribe adds a subscriber for user userID. After DropAll the
 // subscriber comes back already dropped.

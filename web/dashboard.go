@@ -1,0 +1,39 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/baton-chat/baton/internal/baton"
+	"github.com/baton-chat/baton/templates"
+)
+
+// showDashboard renders the team dashboard for supervisors and admins;
+// static/dashboard.js re-reads the page every 10 s.
+func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
+	stats, err := service[baton.StatsService](s)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st, err := stats.TeamStats(r.Context(), s.consoleNow())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	d := templates.DashboardPage{Stats: st, Location: s.location()}
+	if err := templates.Dashboard(s.pageData(r, "Dashboard", "dashboard"), d).Render(r.Context(), w); err != nil {
+		s.log.Warn("render dashboard", "err", err)
+	}
+}
+
+// consoleNow is the console's clock (the conversation service's, moved by
+// tests), else the server's.
+func (s *Server) consoleNow() time.Time {
+	if s.cfg.Console.Service != nil {
+		return s.cfg.Console.now()
+	}
+	return s.cfg.Now()
+}
