@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/baton-chat/baton/web"
 	"io"
 	"log/slog"
 	"net/url"
@@ -183,10 +184,12 @@ func or(v, def string) string {
 }
 
 // newLogger builds the structured logger every part writes to.
+// Every line logged with a request's context carries its request id.
 func newLogger(c Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(web.LogHandler(h))
 }
