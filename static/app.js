@@ -28,6 +28,9 @@
   }
 
   var listTimer = null, convTimer = null;
+  // Re-reads may overlap and finish out of order: only the newest one
+  // started may be applied, so an older answer never overwrites a newer.
+  var listGen = 0, convGen = 0;
 
   function refreshList() {
     clearTimeout(listTimer);
@@ -37,10 +40,16 @@
       q.set("folder", consoleEl.getAttribute("data-folder") || "inbox");
       var search = consoleEl.getAttribute("data-search");
       if (search) q.set("q", search);
+      var sort = consoleEl.getAttribute("data-sort");
+      if (sort && sort !== "newest") q.set("sort", sort);
+      var tag = consoleEl.getAttribute("data-tag");
+      if (tag) q.set("tag", tag);
       if (currentConversation()) q.set("selected", currentConversation());
+      var gen = ++listGen;
       fetch("/?" + q.toString(), { credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw r; return r.text(); })
         .then(function (html) {
+          if (gen !== listGen) return;
           var el = document.getElementById("conversation-list");
           if (el) el.innerHTML = html;
         })
@@ -53,9 +62,11 @@
     if (!id) return;
     clearTimeout(convTimer);
     convTimer = setTimeout(function () {
+      var gen = ++convGen;
       fetch("/conversations/" + id + "?fragment=live", { credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw r; return r.text(); })
         .then(function (html) {
+          if (gen !== convGen) return;
           var doc = parse(html);
           var thread = document.getElementById("thread");
           var stick = thread ? nearBottom(thread) : true;
@@ -96,8 +107,21 @@
       replaceAround(dst, src, keep);
       return;
     }
+    // A field being typed in (a new tag) keeps its text and the focus.
+    var a = document.activeElement, typing = null;
+    if (a && a.id && dst.contains(a) && (a.tagName === "INPUT" || a.tagName === "TEXTAREA")) {
+      typing = { id: a.id, value: a.value, start: a.selectionStart, end: a.selectionEnd };
+    }
     dst.innerHTML = "";
     while (src.firstChild) dst.appendChild(document.importNode(src.firstChild, true)), src.removeChild(src.firstChild);
+    if (typing) {
+      var f = document.getElementById(typing.id);
+      if (f) {
+        f.value = typing.value;
+        f.focus();
+        try { f.setSelectionRange(typing.start, typing.end); } catch (e) {}
+      }
+    }
   }
 
   // replaceAround makes dst's children src's, except the branch holding
@@ -199,9 +223,11 @@
       if (err) err.remove();
       if (form.matches("[data-composer]")) {
         form.reset();
+        hidePicker(form);
         var ta = form.querySelector("textarea");
         if (ta) ta.focus();
       }
+      if (form.matches("[data-reset]")) form.reset();
       var dialog = form.closest("dialog");
       if (dialog) dialog.close();
       refreshConversation();
@@ -219,6 +245,17 @@
   document.addEventListener("keydown", function (ev) {
     var ta = ev.target;
     if (!ta.matches || !ta.matches("[data-composer] textarea")) return;
+    var picker = pickerOf(ta.form);
+    if (picker && !picker.hidden) {
+      // Enter takes the first canned reply shown; Escape closes the picker.
+      if (ev.key === "Enter") {
+        var first = Array.prototype.find.call(picker.querySelectorAll("li"), function (li) { return !li.hidden; });
+        if (first) { ev.preventDefault(); insertCanned(first.querySelector("button")); return; }
+      } else if (ev.key === "Escape") {
+        picker.hidden = true;
+        return;
+      }
+    }
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
       ev.preventDefault();
       ta.form.requestSubmit();
@@ -243,6 +280,65 @@
   document.addEventListener("change", function (ev) {
     var done = ev.target.closest && ev.target.closest("form[data-done]");
     if (done) schedulePreview(done);
+    var auto = ev.target.closest && ev.target.closest("form[data-autosubmit]");
+    if (auto) auto.requestSubmit();
+    // Sort and tag filter live in the URL, so a reload or a shared link
+    // shows the same list.
+    var tools = ev.target.closest && ev.target.closest("form[data-list-tools]");
+    if (tools) {
+      var u = new URL(location.href);
+      new FormData(tools).forEach(function (v, k) {
+        if (v && !(k === "sort" && v === "newest")) u.searchParams.set(k, v); else u.searchParams.delete(k);
+      });
+      location.assign(u.pathname + u.search);
+    }
+  });
+
+  // ---- canned replies: "/" in the composer opens the picker --------------
+
+  function pickerOf(form) { return form && form.querySelector("[data-canned]"); }
+
+  function hidePicker(form) {
+    var p = pickerOf(form);
+    if (p) p.hidden = true;
+  }
+
+  function updatePicker(ta) {
+    var p = pickerOf(ta.form);
+    if (!p) return;
+    var m = /^\/(\S*)$/.exec(ta.value);
+    if (!m) { p.hidden = true; return; }
+    var word = m[1].toLowerCase(), shown = 0;
+    p.querySelectorAll("[data-canned-shortcut]").forEach(function (b) {
+      var ok = b.getAttribute("data-canned-shortcut").toLowerCase().indexOf(word) === 0;
+      b.parentNode.hidden = !ok;
+      if (ok) shown++;
+    });
+    p.hidden = shown === 0;
+  }
+
+  // picked: the Enter that chose a canned reply must not also add a line
+  // (its character may arrive after the keydown was handled).
+  var picked = false;
+  function insertCanned(button) {
+    var form = button.closest("form");
+    var ta = form.querySelector("textarea");
+    ta.value = button.getAttribute("data-canned-text");
+    hidePicker(form);
+    ta.focus();
+    picked = true;
+  }
+  document.addEventListener("beforeinput", function (ev) {
+    if (picked && (ev.inputType === "insertLineBreak" || ev.inputType === "insertParagraph")) ev.preventDefault();
+  });
+  document.addEventListener("keyup", function () { picked = false; });
+
+  document.addEventListener("input", function (ev) {
+    if (ev.target.matches && ev.target.matches("[data-composer] textarea")) updatePicker(ev.target);
+  });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("[data-canned-shortcut]");
+    if (b) insertCanned(b);
   });
 
   // The Done preview shows exactly what the bot will receive.

@@ -50,6 +50,10 @@ func (s *Server) sendReply(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := s.cfg.Console.Service.Reply(r.Context(), s.currentUser(r), conv.ID,
 		r.PostFormValue("text"), r.PostFormValue("attachment_type"), r.PostFormValue("attachment_url"))
+	if err == nil {
+		// Replying is using the console: the agent is not idle.
+		s.cfg.Console.touch(r.Context(), s.currentUser(r), s)
+	}
 	s.finishAction(w, r, conversationURL(conv.ID), err, nil)
 }
 

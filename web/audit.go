@@ -66,6 +66,15 @@ var AuditExempt = map[string]string{
 	"POST /conversations/{id}/done/preview": "a preview changes nothing",
 	"POST /account/tokens":                  "audited by the handler (api_token.create), with the token's id",
 	"POST /account/tokens/{id}/revoke":      "audited by the handler (api_token.revoke)",
+	"POST /conversations/{id}/claim":        "audited by conversation.Team (conversation.claim), with the previous assignee",
+	"POST /conversations/{id}/assign":       "audited by conversation.Team (conversation.assign / conversation.unassign), with from and to",
+	"POST /conversations/{id}/tags":         "audited by conversation.Team (tag.add)",
+	"POST /conversations/{id}/tags/remove":  "audited by conversation.Team (tag.remove)",
+	"POST /conversations/{id}/notes":        "audited by conversation.Team (note.add), with the mentions",
+	"POST /agents/{id}/status":              "audited by conversation.Team (agent.status)",
+	"POST /agents/{id}/cap":                 "audited by conversation.Team (agent.cap)",
+	"POST /canned":                          "audited by the handler (canned.save), with the id it got",
+	"POST /canned/{id}/delete":              "audited by the handler (canned.delete)",
 }
 
 // AuditedAction is the action the audit middleware writes for a route

@@ -26,6 +26,13 @@ type Console struct {
 	Hub *realtime.Hub
 	// Location is the time zone times are shown in; nil = UTC.
 	Location *time.Location
+	// Team carries out assignment, status, tags and notes; nil hides them.
+	Team *conversation.Team
+	// TeamStore reads tags, notes, counts and canned replies; nil hides them.
+	TeamStore baton.TeamStore
+	// IdleWarning says when an open conversation goes back to the bot for
+	// want of a reply; nil: no idle auto-return.
+	IdleWarning func(ctx context.Context, id int64) (conversation.IdleWarning, error)
 }
 
 func (c *Console) now() time.Time {
@@ -46,7 +53,7 @@ func (c *Console) loc() *time.Location {
 // bot-owned and requested folders are for those who may watch the bot.
 func folderFor(s string, u *baton.User, mayWatch bool) baton.Folder {
 	switch baton.Folder(s) {
-	case baton.FolderMine, baton.FolderDone:
+	case baton.FolderMine, baton.FolderDone, baton.FolderUnassigned, baton.FolderMentions:
 		return baton.Folder(s)
 	case baton.FolderBot, baton.FolderRequested, baton.FolderAll:
 		if mayWatch {
@@ -67,12 +74,15 @@ func (c *Console) mayView(u *baton.User, conv *baton.Conversation) bool {
 	return conv.Status != baton.StatusBot || c.mayWatchBot(u)
 }
 
-func folderLinks(current baton.Folder, search string, watch bool) []templates.FolderLink {
+func folderLinks(current baton.Folder, extra url.Values, watch bool, counts baton.FolderCounts) []templates.FolderLink {
 	type f struct {
 		k baton.Folder
 		l string
 	}
-	list := []f{{baton.FolderInbox, "Inbox"}, {baton.FolderMine, "Mine"}}
+	list := []f{{baton.FolderInbox, "Inbox"}, {baton.FolderMine, "Mine"}, {baton.FolderUnassigned, "Unassigned"}}
+	if counts[baton.FolderMentions] > 0 || current == baton.FolderMentions {
+		list = append(list, f{baton.FolderMentions, "Mentions"})
+	}
 	if watch {
 		list = append(list, f{baton.FolderBot, "Bot"}, f{baton.FolderRequested, "Requested"})
 	}
@@ -83,10 +93,10 @@ func folderLinks(current baton.Folder, search string, watch bool) []templates.Fo
 	out := make([]templates.FolderLink, len(list))
 	for i, x := range list {
 		href := "/?folder=" + string(x.k)
-		if search != "" {
-			href += "&q=" + url.QueryEscape(search)
+		if e := extra.Encode(); e != "" {
+			href += "&" + e
 		}
-		out[i] = templates.FolderLink{Key: string(x.k), Label: x.l, Href: href, Current: x.k == current}
+		out[i] = templates.FolderLink{Key: string(x.k), Label: x.l, Href: href, Current: x.k == current, Count: counts[x.k]}
 	}
 	return out
 }
@@ -166,18 +176,37 @@ func (c *Console) shortTime(ms int64) (string, string) {
 	return t.Format("Jan 2"), iso
 }
 
-func (c *Console) listItems(p *baton.Page, convs []*baton.Conversation, selected int64, folder baton.Folder) []templates.ListItem {
+func (c *Console) listItems(p *baton.Page, convs []*baton.Conversation, selected int64, folder baton.Folder, extra url.Values,
+	agents []*baton.Agent, extras map[int64]*baton.ListExtra) []templates.ListItem {
+	names := map[int64]string{}
+	for _, a := range agents {
+		names[a.UserID] = a.Name
+	}
+	keep := url.Values{}
+	for k, v := range extra {
+		keep[k] = v
+	}
+	if folder != baton.FolderInbox {
+		keep.Set("folder", string(folder))
+	}
 	out := make([]templates.ListItem, len(convs))
 	for i, conv := range convs {
 		t, iso := c.shortTime(conv.LastMessageMS)
 		href := "/conversations/" + strconv.FormatInt(conv.ID, 10)
-		if folder != baton.FolderInbox {
-			href += "?folder=" + string(folder)
+		if e := keep.Encode(); e != "" {
+			href += "?" + e
 		}
 		it := templates.ListItem{
 			ID: conv.ID, Href: href, Name: conv.Name(), Initials: initials(conv.Name()), Pic: conv.ProfilePic,
 			LastMessage: conv.LastMessageText, Time: t, TimeISO: iso, Unread: conv.Unread,
 			Owner: ownerBadge(p, conv), Window: c.windowBadge(conv), Selected: conv.ID == selected,
+		}
+		if conv.AssignedUserID != nil && conv.Status == baton.StatusOpen {
+			it.Assignee = names[*conv.AssignedUserID]
+		}
+		if x := extras[conv.ID]; x != nil {
+			it.Tags = x.Tags
+			it.LastAuthor = lastAuthor(p, x)
 		}
 		switch {
 		case conv.Closing:
@@ -192,6 +221,28 @@ func (c *Console) listItems(p *baton.Page, convs []*baton.Conversation, selected
 		out[i] = it
 	}
 	return out
+}
+
+// lastAuthor prefixes the list's last message so an agent can tell at a
+// glance whether the person is waiting ("" = the person's own words) or
+// the bot or an agent spoke last (the bot's "Connecting you…" is not
+// something the person said).
+func lastAuthor(p *baton.Page, x *baton.ListExtra) string {
+	switch x.LastAuthor {
+	case baton.AuthorUser, "":
+		return ""
+	case baton.AuthorAgent:
+		return "Agent"
+	case baton.AuthorPageInbox:
+		return "Page Inbox"
+	}
+	if x.LastAppID == p.BatonAppID && x.LastAppID != "" {
+		return "Agent"
+	}
+	if x.LastAppID == p.PrimaryAppID || p.PrimaryAppID == "" {
+		return "Bot"
+	}
+	return "App"
 }
 
 func closeLabel(conv *baton.Conversation) string {
@@ -275,6 +326,10 @@ func (c *Console) conversationProps(ctx context.Context, u *baton.User, p *baton
 	}
 	cp.Actions.CanRequest = conv.Status != baton.StatusOpen && c.Service.MayRequest(u) &&
 		(conv.RequestedAt == nil || cp.Actions.RequestIgnored)
+	cp.Contact = c.contactProps(conv, hos)
+	if err := c.teamProps(ctx, u, conv, cp, csrf); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
@@ -331,21 +386,21 @@ func (c *Console) entries(p *baton.Page, conv *baton.Conversation, msgs []*baton
 	for _, m := range msgs {
 		for hi < len(hos) && hos[hi].TimestampMS <= m.TimestampMS {
 			if d := c.divider(p, hos[hi]); d != nil {
-				out = append(out, templates.Entry{Divider: d})
+				out = append(out, templates.Entry{Divider: d, At: hos[hi].TimestampMS})
 				inBotPart = false
 			}
 			hi++
 		}
 		botPart := m.Part == baton.PartBot
 		if botPart && !inBotPart {
-			out = append(out, templates.Entry{Section: "Before handover — with the bot"})
+			out = append(out, templates.Entry{Section: "Before handover — with the bot", At: m.TimestampMS})
 		}
 		inBotPart = botPart
-		out = append(out, templates.Entry{Message: c.messageView(p, conv, m)})
+		out = append(out, templates.Entry{Message: c.messageView(p, conv, m), At: m.TimestampMS})
 	}
 	for ; hi < len(hos); hi++ {
 		if d := c.divider(p, hos[hi]); d != nil {
-			out = append(out, templates.Entry{Divider: d})
+			out = append(out, templates.Entry{Divider: d, At: hos[hi].TimestampMS})
 		}
 	}
 	return out

@@ -42,6 +42,12 @@ func (s *Server) showConversation(w http.ResponseWriter, r *http.Request) {
 	} else {
 		conv.Unread = 0
 	}
+	if cons.TeamStore != nil {
+		// Opening the conversation is reading the note: the mention is seen.
+		if err := cons.TeamStore.SeeMentions(r.Context(), u.ID, conv.ID, cons.now()); err != nil {
+			s.log.Warn("mark mentions seen failed", "conversation", conv.ID, "err", err)
+		}
+	}
 	if r.URL.Query().Get("fragment") == "live" {
 		p, err := cons.Page(r.Context())
 		if err != nil {

@@ -15,4 +15,5 @@ func (s *Server) consoleRoutes() {
 	s.handle("POST /conversations/{id}/request/abandon", baton.RoleAgent, s.abandonRequest)
 	s.handle("POST /outbox/{id}/retry", baton.RoleAgent, s.retryOutbox)
 	s.handle("GET /ws", baton.RoleAgent, s.serveWebsocket)
+	s.teamRoutes()
 }

@@ -1,13 +1,9 @@
 package web
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
+	"errors"
 	"net/http"
 	"time"
 
@@ -29,12 +25,6 @@ func productionWS() wsTiming { return wsTiming{ping: 25 * time.Second, write: 5 
 // wsReadLimit bounds what a browser may send: it sends nothing but
 // control frames, so any data message is refused anyway.
 const wsReadLimit = 512
-
-// wsBufferSize is the size of each connection's read and write buffers.
-// Notifications are ~60 bytes; the 4 KiB buffers net/http hands over on
-// hijack, kept for the connection's life, would be most of an idle
-// socket's memory (SPEC "How fast").
-const wsBufferSize = 256
 
 // serveWebsocket streams change notifications to a signed-in browser. The
 // browser re-reads what it shows on each one (and on every reconnect), so
@@ -65,7 +55,10 @@ func upgradeLive(w http.ResponseWriter, r *http.Request, hub *realtime.Hub, user
 	// origin and the configured ones; the library's own same-host check
 	// would refuse the configured ones. Compression stays off: a flate
 	// writer costs far more than the few bytes a notification saves.
-	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	// (Handing the library smaller buffers through a Hijack wrapper
+	// saved ~4 KiB per socket but corrupted frames now and then: the
+	// peer's frames were read misaligned. It is gone until it is right.)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		sub.Close()
 		return
@@ -73,7 +66,7 @@ func upgradeLive(w http.ResponseWriter, r *http.Request, hub *realtime.Hub, user
 	c.SetReadLimit(wsReadLimit)
 	// The handler returns now, so the deep stack of net/http's connection
 	// goroutine is freed; no reference to r is kept.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	go readControl(c, cancel)
 	go func() {
 		defer sub.Close()
@@ -85,13 +78,21 @@ func upgradeLive(w http.ResponseWriter, r *http.Request, hub *realtime.Hub, user
 // close is noticed, then cancels the writer. It is the library's CloseRead
 // without its flaw: CloseRead's goroutine closing the socket itself (on a
 // data message) waits 15 s for its own exit, keeping the subscription.
-func readControl(c *websocket.Conn, done context.CancelFunc) {
-	defer done()
+//
+// It never closes the socket itself: the writer does, so that no write
+// races the close handshake (a write failing mid-handshake used to reset
+// the connection before the peer read the close frame).
+func readControl(c *websocket.Conn, done context.CancelCauseFunc) {
 	if _, _, err := c.Read(context.Background()); err != nil {
-		return // closed, or over the read limit (the library closed it)
+		done(nil) // closed, or over the read limit (the library closed it)
+		return
 	}
-	c.Close(websocket.StatusPolicyViolation, "unexpected data message")
+	done(errUnexpectedData)
 }
+
+// errUnexpectedData: the browser sent a data message; it gets a policy
+// violation close.
+var errUnexpectedData = errors.New("unexpected data message")
 
 // pumpChanges is the connection's one writer.
 func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscriber, tm wsTiming) {
@@ -110,6 +111,10 @@ func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscribe
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errUnexpectedData) {
+				c.Close(websocket.StatusPolicyViolation, "unexpected data message")
+				return
+			}
 			c.CloseNow()
 			return
 		case <-sub.Dropped:
@@ -136,31 +141,4 @@ func pumpChanges(ctx context.Context, c *websocket.Conn, sub *realtime.Subscribe
 			}
 		}
 	}
-}
-
-// smallBuffers hands the websocket library wsBufferSize buffers instead of
-// the 4 KiB ones net/http's Hijack returns (the library keeps whatever it
-// is given for the connection's life).
-type smallBuffers struct{ http.ResponseWriter }
-
-// Unwrap lets http.ResponseController reach the server's writer.
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Hijack takes over the connection with small buffers, keeping whatever
-// the client already sent and flushing whatever net/http still holds.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, fmt.Errorf("hijack: %w", err)
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("hijack flush: %w", err)
-	}
-	var src io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ := brw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
-	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(src, wsBufferSize), bufio.NewWriterSize(conn, wsBufferSize)), nil
 }

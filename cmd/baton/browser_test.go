@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -473,4 +474,76 @@ func TestBrowserWindowHumanAgent(t *testing.T) {
 	if evalJS[bool](t, ctx, `!!document.getElementById('message')`) {
 		t.Error("the reply box is still offered after 8 days")
 	}
+}
+
+// TestBrowserClaimAssignNote: a supervisor claims a waiting conversation,
+// reassigns it to an agent, writes a note that @mentions her, inserts a
+// canned reply with "/", and tags the conversation — each shown live,
+// without reloading.
+func TestBrowserClaimAssignNote(t *testing.T) {
+	s := bootStack(t, nil)
+	ctx0 := context.Background()
+	ana := addAgent(t, s, "ana@example.test", "Ana Alves")
+	if err := s.inst.db.SaveCannedReply(ctx0, &baton.CannedReply{Shortcut: "greet", Body: "Hi {{first_name}}, {{agent_name}} here.", CreatedBy: &s.admin.ID}); err != nil {
+		t.Fatal(err)
+	}
+	handedOver(t, s, "Nina", "Novak")
+	ctx := browsertest.New(t)
+	signIn(t, ctx, s, s.admin.Email, adminPassword)
+	waitJS(t, ctx, "the unassigned count", `document.querySelector('[data-testid="count-unassigned"]').getAttribute("data-count") === "1"`)
+	openConversation(t, ctx, "Nina Novak")
+	markPage(t, ctx)
+	if got := evalJS[string](t, ctx, `document.querySelector('[data-testid="assignee-name"]').textContent.trim()`); got != "Unassigned" {
+		t.Fatalf("assignee shows %q, want Unassigned", got)
+	}
+
+	clickButton(t, ctx, "Claim")
+	waitJS(t, ctx, "claimed by the admin", `document.querySelector('[data-testid="assignee-name"]').textContent.trim() === `+jsq(s.admin.Name))
+	waitJS(t, ctx, "the unassigned count back to 0", `document.querySelector('[data-testid="count-unassigned"]').getAttribute("data-count") === "0"`)
+
+	do(t, ctx, "reassign to Ana", chromedp.SetValue(chromedp.CSS(`#assign-to`), strconv.FormatInt(ana.ID, 10)))
+	clickButton(t, ctx, "Assign")
+	waitJS(t, ctx, "assigned to Ana", `document.querySelector('[data-testid="assignee-name"]').textContent.trim() === "Ana Alves"`)
+	waitJS(t, ctx, "Ana on the list item", listItemJS("Nina Novak")+`.querySelector('[data-testid="assignee"]').textContent.trim() === "Ana Alves"`)
+
+	do(t, ctx, "write a note",
+		chromedp.Click(chromedp.CSS(`#note-compose summary`)),
+		chromedp.SendKeys("Note", "@ana please follow up on the refund", browsertest.ByRole("textbox", "Note")),
+	)
+	clickButton(t, ctx, "Add note")
+	waitJS(t, ctx, "the note in the thread", `Array.from(document.querySelectorAll('#thread [data-testid="note"]')).some(function (n) {
+		var m = n.querySelector('mark.mention'); return m && m.textContent === "@ana" && n.textContent.indexOf("follow up on the refund") >= 0; })`)
+	counts, err := s.inst.db.CountConversations(ctx0, ana.ID)
+	if err != nil || counts[baton.FolderMentions] != 1 {
+		t.Errorf("Ana's mentions = %v (%v), want 1", counts[baton.FolderMentions], err)
+	}
+
+	do(t, ctx, "type / in the composer", chromedp.SendKeys("Message", "/gr", browsertest.ByRole("textbox", "Message")))
+	waitJS(t, ctx, "the canned picker", `!document.querySelector('[data-testid="canned-picker"]').hidden`)
+	do(t, ctx, "take the first canned reply", chromedp.SendKeys("Message", kb.Enter, browsertest.ByRole("textbox", "Message")))
+	if v := evalJS[string](t, ctx, `document.getElementById('message').value`); v != "Hi Nina, "+s.admin.Name+" here." {
+		t.Errorf("composer holds %q after picking the canned reply", v)
+	}
+
+	do(t, ctx, "tag it", chromedp.SendKeys(chromedp.CSS(`#tag-new`), "Refund"+kb.Enter))
+	waitJS(t, ctx, "the tag shown", `Array.from(document.querySelectorAll('[data-testid="tag"]')).some(function (e) { return e.textContent === "refund"; })`)
+	stillSamePage(t, ctx, "claim, assign, note and tag")
+	screenshot(t, ctx, "teamwork-desktop", 1280, 860)
+
+	if c := s.conversationOf(s.psidOf(t, "Nina")); c.AssignedUserID == nil || *c.AssignedUserID != ana.ID {
+		t.Errorf("stored assignee = %v, want Ana", c.AssignedUserID)
+	}
+	if !strings.Contains(evalJS[string](t, ctx, `document.querySelector('[data-testid="contact-panel"]').textContent`), "Nina Novak") {
+		t.Error("the contact panel does not name the person")
+	}
+}
+
+// psidOf finds the PSID of the conversation with the person named first.
+func (s *testStack) psidOf(t *testing.T, first string) string {
+	t.Helper()
+	var psid string
+	if err := s.inst.db.Get(&psid, `select psid from conversations where first_name = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	return psid
 }

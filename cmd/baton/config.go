@@ -51,6 +51,12 @@ type Config struct {
 	// RequestTimeout: a request for control unanswered this long is shown
 	// as ignored.
 	RequestTimeout time.Duration
+	// AgentCap is the default per-agent cap of auto-assign
+	// (BATON_AGENT_CAP, default 5); users may have their own.
+	AgentCap int
+	// UnassignOnDone clears the assignee at Done (BATON_UNASSIGN_ON_DONE,
+	// default true).
+	UnassignOnDone bool
 	LogLevel       slog.Level
 	LogFormat      string // json | text
 	// Now is the clock of the window and retry rules; tests move it with
@@ -129,6 +135,15 @@ func loadConfig(env Env, needMessenger bool) (Config, error) {
 	}
 	c.AgentsMayRequest = boolVar("BATON_AGENTS_MAY_REQUEST", false)
 	c.RequestTimeout = durVar("BATON_REQUEST_TIMEOUT", 5*time.Minute)
+	c.UnassignOnDone = boolVar("BATON_UNASSIGN_ON_DONE", true)
+	c.AgentCap = 5
+	if v := env["BATON_AGENT_CAP"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000 {
+			errs = append(errs, fmt.Errorf("BATON_AGENT_CAP must be a number of conversations from 0 to 1000 (default 5), got %q", v))
+		}
+		c.AgentCap = n
+	}
 	if o := env["BATON_ALLOWED_ORIGINS"]; o != "" {
 		for _, s := range strings.Split(o, ",") {
 			if s = strings.TrimSpace(s); s != "" {

@@ -29,8 +29,10 @@ type consoleParts struct {
 	// auto-return, expiry check, extend); timerWake starts a scan at once.
 	timers    *conversation.Timers
 	timerWake chan struct{}
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// team auto-assigns unassigned conversations; woken by ingest.
+	team   *conversation.Team
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	// overflow: a change could not be queued; every browser must re-read.
 	overflow atomic.Bool
 }
@@ -117,9 +119,11 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 	page := func(ctx context.Context) (*baton.Page, error) { return db.Page(ctx, pageID) }
 	g := &settingsGraph{settings: settings, baseURL: c.GraphAPIURL, log: log.With("component", "graph"), metrics: met}
 	svc := &conversation.Service{Store: db, Page: page, HumanAgent: humanAgent, AgentsMayRequest: c.AgentsMayRequest,
-		RequestTimeout: c.RequestTimeout}
+		RequestTimeout: c.RequestTimeout, UnassignOnDone: c.UnassignOnDone}
 	svc.Now = c.clock()
-	cp.web = web.Console{Store: db, Service: svc, Page: page, Hub: cp.hub}
+	cp.team = &conversation.Team{Store: db, Team: db, Audit: db, Cap: c.AgentCap, Wake: make(chan struct{}, 1), Now: c.clock(),
+		Logger: log.With("component", "assign"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+	cp.web = web.Console{Store: db, Service: svc, Page: page, Hub: cp.hub, Team: cp.team, TeamStore: db}
 
 	outboxWake := make(chan struct{}, 1)
 	wake := func(ch chan struct{}) {
@@ -190,7 +194,9 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 	cp.timers = &conversation.Timers{Store: db, Console: db, Page: page, Owners: g, Extender: g,
 		Unsupported: extendUnsupported, Audit: db, IdleReturn: c.IdleReturn, Wake: cp.timerWake, Now: c.clock(),
 		Logger: log.With("component", "timers"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
-	cp.wg.Add(4)
+	cp.web.IdleWarning = cp.timers.Warning
+	cp.wg.Add(5)
+	go func() { defer cp.wg.Done(); cp.team.Run(ctx) }()
 	go func() { defer cp.wg.Done(); cp.timers.Run(ctx) }()
 	go func() { defer cp.wg.Done(); worker.Run(ctx) }()
 	go func() { defer cp.wg.Done(); fetcher.Run(ctx) }()
@@ -224,6 +230,12 @@ func (cp *consoleParts) IngestCommitted(changed []*baton.Conversation) {
 	select {
 	case cp.profWake <- struct{}{}:
 	default:
+	}
+	for _, c := range changed {
+		if c.Status == baton.StatusOpen && c.AssignedUserID == nil {
+			cp.team.WakeUp()
+			break
+		}
 	}
 	for _, c := range changed {
 		if c.OwnerUnsure {

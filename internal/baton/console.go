@@ -24,6 +24,13 @@ type ConversationFilter struct {
 	Search string
 	UserID int64 // the viewer, for FolderMine
 	Limit  int
+	// Sort is SortNewest (default), SortWaiting or SortWindow.
+	Sort string
+	// Tag keeps conversations carrying this tag.
+	Tag string
+	// WindowCutoffMS: a last user event at or before it means the
+	// messaging window is closed; SortWindow puts those last.
+	WindowCutoffMS int64
 }
 
 // OutboxItem is one thing Baton must say to Facebook for an agent: a

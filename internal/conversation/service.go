@@ -26,6 +26,10 @@ type Service struct {
 	// RequestTimeout: a request the bot has not answered after this is
 	// shown as ignored.
 	RequestTimeout time.Duration
+	// UnassignOnDone clears the assignee when Done is clicked
+	// (BATON_UNASSIGN_ON_DONE), so an agent's load drops at once and the
+	// next handover can reach them.
+	UnassignOnDone bool
 	Now            func() time.Time
 }
 
@@ -204,6 +208,9 @@ func (s *Service) Done(ctx context.Context, u *baton.User, id int64, outcome, no
 		}
 		it.Metadata = s.DonePreview(c, u, outcome, note, tags)
 		c.Closing, c.DoneOutcome = true, outcome
+		if s.UnassignOnDone {
+			c.AssignedUserID = nil
+		}
 		return nil
 	})
 	if err != nil {

@@ -26,6 +26,11 @@ func (db *DB) ListConversations(ctx context.Context, f baton.ConversationFilter)
 		where = append(where, "status = 'open'")
 	case baton.FolderMine:
 		where = append(where, "status = 'open'", "assigned_user_id = "+arg(f.UserID))
+	case baton.FolderUnassigned:
+		where = append(where, "status = 'open'", "assigned_user_id is null", "not closing")
+	case baton.FolderMentions:
+		where = append(where, "id in (select n.conversation_id from notes n join note_mentions m on m.note_id = n.id where m.user_id = "+
+			arg(f.UserID)+" and m.seen_at is null)")
 	case baton.FolderBot:
 		where = append(where, "status <> 'open'", "requested_at is null")
 	case baton.FolderRequested:
@@ -38,6 +43,17 @@ func (db *DB) ListConversations(ctx context.Context, f baton.ConversationFilter)
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
 		where = append(where, "(first_name || ' ' || last_name ilike "+arg(like)+" or psid = "+arg(q)+
 			" or id in ("+messageMatch(arg(q))+"))")
+	}
+	if t := strings.ToLower(strings.TrimSpace(f.Tag)); t != "" {
+		where = append(where, "id in (select ct.conversation_id from conversation_tags ct join tags t on t.id = ct.tag_id where t.name = "+arg(t)+")")
+	}
+	switch f.Sort {
+	case baton.SortWaiting:
+		// The person spoke last first, longest waiting first.
+		order = "(last_user_event_ms > 0 and last_user_event_ms >= last_message_ms) desc, last_user_event_ms asc, id"
+	case baton.SortWindow:
+		// Windows still open first, the one closing soonest on top.
+		order = "(last_user_event_ms <= " + arg(f.WindowCutoffMS) + ") asc, last_user_event_ms asc, id"
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 500 {
