@@ -185,6 +185,20 @@
 
   connect();
 
+  // Presence: while a conversation is open and the tab visible, tell the
+  // server every 15 s, so other agents see "Ana is viewing".
+  function beat() {
+    var id = currentConversation();
+    if (!id || document.visibilityState !== "visible") return;
+    fetch("/conversations/" + id + "/viewing", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "X-Requested-With": "fetch" }
+    }).catch(function () {});
+  }
+  beat();
+  setInterval(beat, 15000);
+  document.addEventListener("visibilitychange", beat);
+
   // ---- forms ------------------------------------------------------------
 
   function post(url, form) {

@@ -92,6 +92,8 @@ type ConversationProps struct {
 	Owner         Badge
 	OwnerSentence string
 	OwnerUnsure   bool
+	// Viewers says which other agents have the conversation open.
+	Viewers string
 	Window        Badge
 	Handover      *HandoverReason
 	Entries       []Entry

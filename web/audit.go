@@ -55,6 +55,7 @@ var auditedRoutes = map[string]auditedRoute{
 // oversight from a decision.
 var AuditExempt = map[string]string{
 	"POST /login":                           "sign-ins are recorded in login_attempts, failures included",
+	"POST /conversations/{id}/viewing":      "presence heartbeat: changes nothing but who is shown viewing",
 	"POST /logout/everywhere":               "audited by the account service (user.sign_out_everywhere)",
 	"POST /admin/users":                     "audited by the account service (user.create)",
 	"POST /admin/users/{id}/role":           "audited by the account service (user.role)",

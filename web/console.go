@@ -33,6 +33,37 @@ type Console struct {
 	// IdleWarning says when an open conversation goes back to the bot for
 	// want of a reply; nil: no idle auto-return.
 	IdleWarning func(ctx context.Context, id int64) (conversation.IdleWarning, error)
+	// Presence records and lists who has a conversation open; nil hides it.
+	Presence Presence
+	// Announce tells every open browser that the conversation changed
+	// (a new viewer), without a database change of its own.
+	Announce func(conversationID int64)
+}
+
+// Presence is who has a conversation open ("Ana is viewing").
+type Presence interface {
+	MarkViewing(ctx context.Context, conversationID, userID int64, now time.Time, fresh time.Duration) (bool, error)
+	Viewers(ctx context.Context, conversationID, userID int64, since time.Time) ([]string, error)
+}
+
+// viewerFresh is how long a tab's heartbeat (every 15 s, static/app.js)
+// keeps its viewer shown: three beats, so one late beat does not flicker.
+const viewerFresh = 45 * time.Second
+
+// viewersText says who else is looking: "Ana is viewing", "Ana and Sam are
+// viewing", "Ana, Sam and 2 others are viewing".
+func viewersText(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + " is viewing"
+	case 2:
+		return names[0] + " and " + names[1] + " are viewing"
+	case 3:
+		return names[0] + ", " + names[1] + " and " + names[2] + " are viewing"
+	}
+	return fmt.Sprintf("%s, %s and %d others are viewing", names[0], names[1], len(names)-2)
 }
 
 func (c *Console) now() time.Time {
@@ -280,6 +311,14 @@ func (c *Console) conversationProps(ctx context.Context, u *baton.User, p *baton
 		ID: conv.ID, Seq: conv.Seq, Name: conv.Name(), Initials: initials(conv.Name()), Pic: conv.ProfilePic, PSID: conv.PSID,
 		Owner: ownerBadge(p, conv), OwnerSentence: conversation.OwnerSentence(p, conv), OwnerUnsure: conv.OwnerUnsure,
 		Window: c.windowBadge(conv), CSRFToken: csrf,
+	}
+	if c.Presence != nil && u != nil {
+		// Presence is real time, whatever clock the window rules use.
+		names, err := c.Presence.Viewers(ctx, conv.ID, u.ID, time.Now().Add(-viewerFresh))
+		if err != nil {
+			return nil, err
+		}
+		cp.Viewers = viewersText(names)
 	}
 	if len(msgs) == 100 {
 		cp.OlderHref = fmt.Sprintf("/conversations/%d/older?before=%d", conv.ID, msgs[0].ID)

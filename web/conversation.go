@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/baton-chat/baton/internal/baton"
 	"github.com/baton-chat/baton/templates"
@@ -88,4 +89,24 @@ func (s *Server) showOlder(w http.ResponseWriter, r *http.Request) {
 		cp.OlderHref = "/conversations/" + strconv.FormatInt(conv.ID, 10) + "/older?before=" + strconv.FormatInt(msgs[0].ID, 10)
 	}
 	s.renderComponent(w, r, http.StatusOK, templates.OlderMessages(cp))
+}
+
+// markViewing is the open tab's heartbeat (static/app.js, every 15 s):
+// other agents see "Ana is viewing". A new viewer is announced so the
+// others' headers update at once; renewals are not.
+func (s *Server) markViewing(w http.ResponseWriter, r *http.Request) {
+	conv, ok := s.loadConversation(w, r)
+	if !ok {
+		return
+	}
+	cons := &s.cfg.Console
+	if cons.Presence == nil {
+		s.finishAction(w, r, conversationURL(conv.ID), nil, nil)
+		return
+	}
+	isNew, err := cons.Presence.MarkViewing(r.Context(), conv.ID, s.currentUser(r).ID, time.Now(), viewerFresh)
+	if err == nil && isNew && cons.Announce != nil {
+		cons.Announce(conv.ID)
+	}
+	s.finishAction(w, r, conversationURL(conv.ID), err, nil)
 }

@@ -9,6 +9,7 @@ func (s *Server) consoleRoutes() {
 	s.handle("GET /conversations/{id}/older", baton.RoleAgent, s.showOlder)
 	s.handle("POST /conversations/{id}/messages", baton.RoleAgent, s.sendReply)
 	s.handle("POST /conversations/{id}/typing", baton.RoleAgent, s.sendTyping)
+	s.handle("POST /conversations/{id}/viewing", baton.RoleAgent, s.markViewing)
 	s.handle("POST /conversations/{id}/done", baton.RoleAgent, s.markDone)
 	s.handle("POST /conversations/{id}/done/preview", baton.RoleAgent, s.previewDone)
 	s.handle("POST /conversations/{id}/request", baton.RoleAgent, s.requestControl)

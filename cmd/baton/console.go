@@ -124,6 +124,8 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 	cp.team = &conversation.Team{Store: db, Team: db, Audit: db, Cap: c.AgentCap, Wake: make(chan struct{}, 1), Now: c.clock(),
 		Logger: log.With("component", "assign"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
 	cp.web = web.Console{Store: db, Service: svc, Page: page, Hub: cp.hub, Team: cp.team, TeamStore: db}
+	cp.web.Presence = db
+	cp.web.Announce = func(id int64) { cp.Changed(map[int64]int64{id: 0}) }
 
 	outboxWake := make(chan struct{}, 1)
 	wake := func(ch chan struct{}) {
