@@ -93,19 +93,19 @@ type ConversationProps struct {
 	OwnerSentence string
 	OwnerUnsure   bool
 	// Viewers says which other agents have the conversation open.
-	Viewers string
-	Window        Badge
-	Handover      *HandoverReason
-	Entries       []Entry
-	OlderHref     string
-	Outbox        []OutboxView
-	Composer      ComposerProps
-	Actions       ActionsProps
-	Ownership     []OwnershipEntry
-	CSRFToken     string
-	Assign        AssignProps
-	Tags          TagsProps
-	Contact       ContactProps
+	Viewers   string
+	Window    Badge
+	Handover  *HandoverReason
+	Entries   []Entry
+	OlderHref string
+	Outbox    []OutboxView
+	Composer  ComposerProps
+	Actions   ActionsProps
+	Ownership []OwnershipEntry
+	CSRFToken string
+	Assign    AssignProps
+	Tags      TagsProps
+	Contact   ContactProps
 	// IdleWarning is the idle auto-return warning, "" when none.
 	IdleWarning string
 }
