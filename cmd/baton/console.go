@@ -35,6 +35,8 @@ type consoleParts struct {
 	wg     sync.WaitGroup
 	// overflow: a change could not be queued; every browser must re-read.
 	overflow atomic.Bool
+	// listening says whether this instance hears the other instances.
+	listening *postgres.Listening
 }
 
 // settingsGraph is a Graph API client that reads the Page token and app
@@ -134,7 +136,7 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		default:
 		}
 	}
-	err := postgres.Listen(ctx, dsn, log.With("component", "listen"),
+	listening, err := postgres.Listen(ctx, dsn, log.With("component", "listen"),
 		[]string{postgres.ChangesChannel, postgres.OutboxChannel, postgres.SessionsChannel},
 		func(channel, payload string) {
 			switch channel {
@@ -174,6 +176,8 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		cancel()
 		return nil, err
 	}
+	cp.listening = listening
+
 	// Sign out everywhere on this instance reaches the sockets of every
 	// instance: sessions are shared, so must their ending be. The NOTIFY
 	// is sent off the request's path (DropUser must not block).

@@ -102,7 +102,7 @@ func startInstance(ctx context.Context, c Config, log *slog.Logger) (*instance, 
 	handler := web.New(web.Config{
 		Logger: log.With("component", "web"),
 		Ingest: ingest,
-		Ready:  func(ctx context.Context) error { return ready(ctx, db) },
+		Ready:  func(ctx context.Context) error { return ready(ctx, db, cons.listening) },
 		Users:  db, Accounts: acct.service, Sessions: acct.sessions, Settings: acct.settings, Audit: db,
 		AllowedOrigins: acct.origins, SecureCookies: c.SecureCookies,
 		SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
@@ -154,7 +154,13 @@ func (i *instance) Shutdown() error {
 }
 
 // ready: the database answers and no migration is pending.
-func ready(ctx context.Context, db *postgres.DB) error {
+//
+// It also needs the LISTEN connection: without it this instance would not
+// hear the others' changes, and its browsers would go stale.
+func ready(ctx context.Context, db *postgres.DB, listening *postgres.Listening) error {
+	if listening != nil && !listening.Connected() {
+		return errors.New("the LISTEN connection is down")
+	}
 	pending, err := db.PendingMigrations(ctx)
 	if err != nil {
 		return err

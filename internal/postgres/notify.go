@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -104,16 +105,33 @@ func ParseChanges(payload string) map[int64]int64 {
 	return out
 }
 
+// Listening reports whether the LISTEN connection is up (for /readyz:
+// an instance that cannot hear other instances serves stale browsers).
+type Listening struct{ up atomic.Bool }
+
+// Connected reports whether the LISTEN connection is up now.
+func (l *Listening) Connected() bool { return l.up.Load() }
+
+// SetForTest overrides the state until the connection's next event.
+func (l *Listening) SetForTest(up bool) { l.up.Store(up) }
+
 // Listen follows NOTIFY channels on its own connection until ctx ends.
 // onNotify gets each payload; onReconnect runs after the connection came
 // back, because notifications sent meanwhile are lost and listeners must
 // re-read what they show.
-func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string, onNotify func(channel, payload string), onReconnect func()) error {
+func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string, onNotify func(channel, payload string), onReconnect func()) (*Listening, error) {
+	state := &Listening{}
 	l := pq.NewListener(withApplicationName(dsn, ListenerApplicationName), 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
-		case pq.ListenerEventDisconnected:
-			log.Warn("listen connection lost", "err", err)
+		case pq.ListenerEventConnected:
+			state.up.Store(true)
+		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+			state.up.Store(false)
+			if ev == pq.ListenerEventDisconnected {
+				log.Warn("listen connection lost", "err", err)
+			}
 		case pq.ListenerEventReconnected:
+			state.up.Store(true)
 			log.Info("listen connection back")
 			if onReconnect != nil {
 				onReconnect()
@@ -123,9 +141,12 @@ func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string
 	for _, ch := range channels {
 		if err := l.Listen(ch); err != nil {
 			l.Close()
-			return fmt.Errorf("listen %s: %w", ch, err)
+			return nil, fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
+	// Listen succeeded, so the connection is up (the Connected event may
+	// not have been delivered yet).
+	state.up.Store(true)
 	go func() {
 		defer l.Close()
 		ping := time.NewTicker(30 * time.Second)
@@ -145,7 +166,7 @@ func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string
 			}
 		}
 	}()
-	return nil
+	return state, nil
 }
 
 // withApplicationName sets application_name on a DSN (URL or key=value
