@@ -51,6 +51,7 @@ type ingestBench struct {
 	url, secret, page string
 	events            int
 	eventBytes        int
+	textBytes         int
 	persons           int
 	rate              float64
 	concurrency       int
@@ -77,7 +78,8 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&b.secret, "secret", "", "app secret of the instance at -url")
 	fs.StringVar(&b.page, "page", "", "Page id connected to the instance at -url")
 	fs.IntVar(&b.events, "events", 1, "events per delivery (one per entry, as Meta sends them)")
-	fs.IntVar(&b.eventBytes, "event-bytes", 1400, "approximate JSON size of one event (its text is padded to it)")
+	fs.IntVar(&b.eventBytes, "event-bytes", 1400, "approximate JSON size of one event (the part beyond the text is Meta's nlp block)")
+	fs.IntVar(&b.textBytes, "text-bytes", 200, "length of each message's text (Messenger allows 2,000; a chat line is far shorter)")
 	fs.IntVar(&b.persons, "persons", 0, "number of distinct people writing; 0: every event comes from a new person")
 	fs.Float64Var(&b.rate, "rate", 0, "deliveries per second, scheduled open-loop; 0: as fast as -concurrency workers go")
 	fs.IntVar(&b.concurrency, "concurrency", 0, "workers (= keep-alive connections); 0: 64 at -rate 0, 256 otherwise")
@@ -111,6 +113,9 @@ func (b *ingestBench) validate() error {
 	}
 	if b.eventBytes < 200 || b.eventBytes > 2200 {
 		errs = append(errs, errors.New("-event-bytes must be between 200 and 2200 (a text is at most 2000 characters)"))
+	}
+	if b.textBytes < 1 || b.textBytes > 2000 {
+		errs = append(errs, errors.New("-text-bytes must be between 1 and 2000 (Messenger's limit)"))
 	}
 	if b.rate < 0 || b.persons < 0 || b.concurrency < 0 || b.maxDeliveries < 0 {
 		errs = append(errs, errors.New("-rate, -persons, -concurrency and -n must not be negative"))
@@ -327,7 +332,7 @@ func (b *ingestBench) describe() string {
 	if b.persons > 0 {
 		persons = fmt.Sprintf("%d people", b.persons)
 	}
-	g := newDeliveryGen(b.page, b.events, b.eventBytes, b.persons, b.now)
+	g := newDeliveryGen(b.page, b.events, b.eventBytes, b.textBytes, b.persons, b.now)
 	return fmt.Sprintf("load: %d event(s)/delivery, %d B/delivery, %s; %s; %s measured after %s warm-up",
 		b.events, len(g.appendDelivery(nil, 0)), persons, mode, b.duration, b.warmup)
 }
@@ -528,7 +533,7 @@ func (b *ingestBench) load(ctx context.Context, target, rawURL string) (*benchRe
 	client := &http.Client{Transport: tr, Timeout: b.timeout}
 	// Every delivery is unique across runs and targets, so that a running
 	// instance never answers from its deduplication.
-	gen := newDeliveryGen(b.page, b.events, b.eventBytes, b.persons, b.now)
+	gen := newDeliveryGen(b.page, b.events, b.eventBytes, b.textBytes, b.persons, b.now)
 
 	// A hard stop, so that a wedged target cannot hold the command.
 	ctx, cancel := context.WithTimeout(ctx, b.warmup+b.duration+b.timeout+5*time.Second)
@@ -691,40 +696,57 @@ func (b *ingestBench) post(ctx context.Context, client *http.Client, rawURL stri
 }
 
 // deliveryGen writes webhook bodies as Meta sends them: one person
-// message per entry, every mid unique, text padded so that each event is
-// about eventBytes of JSON (SPEC.md's reference uses 1.4 KB events).
+// message per entry, every mid unique, each event about eventBytes of JSON
+// (SPEC.md's reference uses 1.4 KB events). The text is textBytes long (a
+// chat line, by default); the rest is the "nlp" block Messenger adds to a
+// message when the Page has built-in NLP on, which Baton stores with the
+// raw delivery but neither parses nor indexes. -text-bytes 1400 makes the
+// text carry it all instead, the worst case for the search index.
 type deliveryGen struct {
 	page     string
 	run      string
 	psidBase int64
 	events   int
 	persons  int
-	filler   string
+	text     string
+	nlpPad   string
 	now      func() time.Time
 }
 
-// fillerWords make the padding look like what people write, so that
+// fillerWords make the text look like what people write, so that
 // nothing downstream compresses or indexes it unrealistically well.
 const fillerWords = "hi there, I ordered the blue jacket last week and the tracking page still says " +
 	"label created. could someone check what happened with order 48213? I need it before friday " +
 	"because it is a present, and I would rather not buy a second one. thanks a lot for your help! "
 
-func newDeliveryGen(page string, events, eventBytes, persons int, now func() time.Time) *deliveryGen {
+// nlpHead and nlpTail wrap the padding in the shape of Messenger's
+// built-in NLP output (detected locale, traits, entities with bodies).
+const (
+	nlpHead = `,"nlp":{"detected_locales":[{"locale":"en_XX","confidence":0.9871}],"traits":{"wit$sentiment":[{"id":"5ac2b50a-44e4-466e-9d49-bad6bd40092c","value":"neutral","confidence":0.5402}]},"entities":{"wit$contact:contact":[{"id":"1045386059353357","role":"contact","confidence":0.8123,"body":"`
+	nlpTail = `"}]}}`
+)
+
+func newDeliveryGen(page string, events, eventBytes, textBytes, persons int, now func() time.Time) *deliveryGen {
 	g := &deliveryGen{page: page, run: randomHex(6), events: events, persons: persons, now: now}
 	// PSIDs are 16-digit numbers in a random range, distinct per run.
 	base, _ := rand.Int(rand.Reader, big.NewInt(8e15))
 	g.psidBase = 1e15 + base.Int64()
-	overhead := len(g.appendEntry(nil, 0, 0, now().UnixMilli(), 0))
-	n := eventBytes - overhead
-	if n < 1 {
-		n = 1
+	room := eventBytes - len(g.appendEntry(nil, 0, 0, now().UnixMilli(), 0))
+	textBytes = max(1, min(textBytes, room))
+	g.text = filler(textBytes)
+	if pad := room - textBytes - len(nlpHead) - len(nlpTail); pad > 0 {
+		g.nlpPad = filler(pad)
 	}
+	return g
+}
+
+// filler is n bytes of fillerWords.
+func filler(n int) string {
 	var f strings.Builder
 	for f.Len() < n {
 		f.WriteString(fillerWords)
 	}
-	g.filler = f.String()[:n]
-	return g
+	return f.String()[:n]
 }
 
 // appendDelivery appends delivery number seq to b.
@@ -763,8 +785,14 @@ func (g *deliveryGen) appendEntry(b []byte, seq int64, j int, ts, person int64) 
 	b = append(b, '_')
 	b = strconv.AppendInt(b, int64(j), 10)
 	b = append(b, `","text":"`...)
-	b = append(b, g.filler...)
-	return append(b, `"}}]}`...)
+	b = append(b, g.text...)
+	b = append(b, '"')
+	if g.nlpPad != "" {
+		b = append(b, nlpHead...)
+		b = append(b, g.nlpPad...)
+		b = append(b, nlpTail...)
+	}
+	return append(b, `}}]}`...)
 }
 
 // referenceHandler is the lean handler SPEC.md measures the box with:

@@ -148,13 +148,14 @@ func TestPercentile(t *testing.T) {
 func TestDeliveryGen(t *testing.T) {
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
-		events, eventBytes, persons int
+		events, eventBytes, textBytes, persons int
 	}{
-		{1, 1400, 0},
-		{10, 1400, 0},
-		{3, 300, 2},
+		{1, 1400, 200, 0},
+		{10, 1400, 200, 0},
+		{1, 1400, 1400, 0}, // all text, no nlp block
+		{3, 300, 200, 2},
 	} {
-		g := newDeliveryGen("100200300", tc.events, tc.eventBytes, tc.persons, func() time.Time { return fixed })
+		g := newDeliveryGen("100200300", tc.events, tc.eventBytes, tc.textBytes, tc.persons, func() time.Time { return fixed })
 		mids, people := map[string]bool{}, map[string]bool{}
 		for seq := int64(0); seq < 5; seq++ {
 			body := g.appendDelivery(nil, seq)
@@ -169,6 +170,9 @@ func TestDeliveryGen(t *testing.T) {
 				t.Fatalf("%+v: object %q with %d events, want page with %d", tc, d.Object, len(d.Events), tc.events)
 			}
 			for _, e := range d.Events {
+				if want := min(tc.textBytes, tc.eventBytes-170); len(e.Message.Text) < want-40 || len(e.Message.Text) > want {
+					t.Errorf("%+v: text of %d bytes, want about %d", tc, len(e.Message.Text), want)
+				}
 				if e.Kind != baton.KindMessage || e.PageID != "100200300" || e.TimestampMS != fixed.UnixMilli() {
 					t.Errorf("%+v: event %+v, want a message to the Page at the clock's time", tc, e)
 				}

@@ -108,8 +108,12 @@ type ConsoleStore interface {
 	// RetryOutbox puts a failed item back in the queue.
 	RetryOutbox(ctx context.Context, outboxID int64) (*OutboxItem, error)
 	SetProfile(ctx context.Context, conversationID int64, first, last, pic string) error
-	// ConversationsNeedingProfile lists conversations whose profile was never fetched.
-	ConversationsNeedingProfile(ctx context.Context, limit int) ([]*Conversation, error)
+	// ConversationsNeedingProfile lists, oldest first, conversations whose
+	// profile was never fetched and whose next try is due at now.
+	ConversationsNeedingProfile(ctx context.Context, now time.Time, limit int) ([]*Conversation, error)
+	// DeferProfile puts off the next look-up until the given time; first
+	// reports whether this is the conversation's first failed look-up.
+	DeferProfile(ctx context.Context, conversationID int64, until time.Time) (first bool, err error)
 }
 
 // OutboxStore is the queue the outbox worker drains.

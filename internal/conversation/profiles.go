@@ -29,19 +29,21 @@ type ProfileFetcher struct {
 }
 
 // profileRetry is how long a failed look-up waits before the next try.
-// In time, not in rounds: every ingest commit wakes the fetcher.
+// The time is stored with the conversation, so every instance honours it.
 const profileRetry = 30 * time.Second
 
 // profilePoll is the fallback interval when no wake-up comes.
 const profilePoll = 5 * time.Second
 
+// profileBatch is how many conversations one round looks up.
+const profileBatch = 20
+
 // Run works until ctx ends.
 func (f *ProfileFetcher) Run(ctx context.Context) {
 	t := time.NewTicker(profilePoll)
 	defer t.Stop()
-	retryAt := map[int64]time.Time{}
 	for {
-		f.once(ctx, retryAt)
+		f.once(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -51,30 +53,27 @@ func (f *ProfileFetcher) Run(ctx context.Context) {
 	}
 }
 
-func (f *ProfileFetcher) once(ctx context.Context, retryAt map[int64]time.Time) {
+func (f *ProfileFetcher) once(ctx context.Context) {
 	now := time.Now
 	if f.Now != nil {
 		now = f.Now
 	}
-	// Ask for more than one round handles, so that conversations waiting
-	// for a retry do not hide new ones.
-	cs, err := f.Store.ConversationsNeedingProfile(ctx, 20+len(retryAt))
+	cs, err := f.Store.ConversationsNeedingProfile(ctx, now(), profileBatch)
 	if err != nil {
 		return
 	}
 	for _, c := range cs {
-		if next, ok := retryAt[c.ID]; ok && now().Before(next) {
-			continue
-		}
 		first, last, pic, notFound, err := f.Source.Profile(ctx, c.PSID)
+		if ctx.Err() != nil {
+			return // shutting down: the next start picks it up
+		}
 		if err != nil && !notFound {
-			if _, again := retryAt[c.ID]; !again && f.Logger != nil {
+			firstFailure, derr := f.Store.DeferProfile(ctx, c.ID, now().Add(profileRetry))
+			if derr == nil && firstFailure && f.Logger != nil {
 				f.Logger.Warn("user profile lookup failed; retrying every 30 s", "conversation", c.ID, "err", err)
 			}
-			retryAt[c.ID] = now().Add(profileRetry)
 			continue
 		}
-		delete(retryAt, c.ID)
 		if err := f.Store.SetProfile(ctx, c.ID, first, last, pic); err == nil && f.OnChange != nil {
 			f.OnChange(c.ID)
 		}

@@ -405,15 +405,27 @@ func (db *DB) SetProfile(ctx context.Context, id int64, first, last, pic string)
 	return mapError(err)
 }
 
+// DeferProfile implements baton.ConsoleStore. It does not bump the seq:
+// nothing a browser shows changed.
+func (db *DB) DeferProfile(ctx context.Context, id int64, until time.Time) (bool, error) {
+	var first bool
+	err := db.GetContext(ctx, &first, `
+		update conversations c set profile_retry_at = $2
+		from (select id, profile_retry_at as prev from conversations where id = $1 for update) o
+		where c.id = o.id
+		returning o.prev is null`, id, until)
+	return first, mapError(err)
+}
+
 // ConversationsNeedingProfile implements baton.ConsoleStore.
-func (db *DB) ConversationsNeedingProfile(ctx context.Context, limit int) ([]*baton.Conversation, error) {
+func (db *DB) ConversationsNeedingProfile(ctx context.Context, now time.Time, limit int) ([]*baton.Conversation, error) {
 	var rows []conversationRow
 	if err := db.SelectContext(ctx, &rows, `
 		select `+conversationColumns+`
 		from conversations
-		where not profile_checked
+		where not profile_checked and (profile_retry_at is null or profile_retry_at <= $2)
 		order by id
-		limit $1`, limit); err != nil {
+		limit $1`, limit, now); err != nil {
 		return nil, mapError(fmt.Errorf("list conversations needing a profile: %w", err))
 	}
 	out := make([]*baton.Conversation, len(rows))

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/baton-chat/baton/internal/baton"
@@ -22,6 +23,44 @@ type DB struct {
 	DSN string
 	// Now is the clock used for timestamps Baton writes itself.
 	Now func() time.Time
+
+	stmts stmtCache
+}
+
+// stmtCache holds the hot path's prepared statements, one per query text.
+// database/sql prepares each lazily on every pooled connection that runs
+// it, and again on new connections after a database restart.
+type stmtCache struct {
+	db *sqlx.DB
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+// prepared returns q prepared, bound to tx.
+func (c *stmtCache) prepared(ctx context.Context, tx *sqlx.Tx, q string) (*sqlx.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	c.mu.Unlock()
+	if !ok {
+		// The pool-wide statement; binding it to tx below prepares it on
+		// tx's connection too, once per connection.
+		var err error
+		if st, err = c.db.PreparexContext(ctx, q); err != nil {
+			return nil, mapError(fmt.Errorf("prepare: %w", err))
+		}
+		c.mu.Lock()
+		if prev, raced := c.m[q]; raced {
+			st.Close()
+			st = prev
+		} else {
+			if c.m == nil {
+				c.m = map[string]*sqlx.Stmt{}
+			}
+			c.m[q] = st
+		}
+		c.mu.Unlock()
+	}
+	return tx.StmtxContext(ctx, st), nil
 }
 
 // Open connects to dsn and checks the connection.
@@ -41,7 +80,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{DB: db, DSN: dsn, Now: time.Now}, nil
+	return &DB{DB: db, DSN: dsn, Now: time.Now, stmts: stmtCache{db: db}}, nil
 }
 
 // InTx runs fn in a transaction, committing when it returns nil.
