@@ -1,5 +1,7 @@
 package templates
 
+import "strconv"
+
 // InboxProps is the inbox screen: folders, search, the conversation list,
 // and (when one is open) the conversation beside it.
 type InboxProps struct {
@@ -40,6 +42,8 @@ type FolderLink struct {
 	Key, Label, Href string
 	Current          bool
 	Count            int
+	// Unread: of Count, the conversations with messages no agent has read.
+	Unread int
 }
 
 // AgentRow is a team member: status, load and cap.
@@ -293,4 +297,14 @@ type OwnershipEntry struct {
 	Time     string
 	Label    string
 	Metadata string
+}
+
+// folderTitle is a folder tab's tooltip: its count and, when some are, how
+// many are unread.
+func folderTitle(f FolderLink) string {
+	t := strconv.Itoa(f.Count) + " conversations"
+	if f.Unread > 0 {
+		t += ", " + strconv.Itoa(f.Unread) + " unread"
+	}
+	return t
 }

@@ -105,7 +105,7 @@ func (c *Console) mayView(u *baton.User, conv *baton.Conversation) bool {
 	return conv.Status != baton.StatusBot || c.mayWatchBot(u)
 }
 
-func folderLinks(current baton.Folder, extra url.Values, watch bool, counts baton.FolderCounts) []templates.FolderLink {
+func folderLinks(current baton.Folder, extra url.Values, watch bool, counts, unread baton.FolderCounts) []templates.FolderLink {
 	type f struct {
 		k baton.Folder
 		l string
@@ -127,7 +127,7 @@ func folderLinks(current baton.Folder, extra url.Values, watch bool, counts bato
 		if e := extra.Encode(); e != "" {
 			href += "&" + e
 		}
-		out[i] = templates.FolderLink{Key: string(x.k), Label: x.l, Href: href, Current: x.k == current, Count: counts[x.k]}
+		out[i] = templates.FolderLink{Key: string(x.k), Label: x.l, Href: href, Current: x.k == current, Count: counts[x.k], Unread: unread[x.k]}
 	}
 	return out
 }

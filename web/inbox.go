@@ -138,12 +138,12 @@ func (c *Console) listPanel(ctx context.Context, u *baton.User, p *baton.Page, c
 		o.Selected = o.Value == sort
 		panel.Sorts = append(panel.Sorts, o)
 	}
-	var counts baton.FolderCounts
+	var counts, unread baton.FolderCounts
 	var agents []*baton.Agent
 	extras := map[int64]*baton.ListExtra{}
 	if c.TeamStore != nil {
 		var err error
-		if counts, err = c.TeamStore.CountConversations(ctx, u.ID); err != nil {
+		if counts, unread, err = c.TeamStore.CountConversations(ctx, u.ID); err != nil {
 			return panel, err
 		}
 		tags, err := c.TeamStore.Tags(ctx)
@@ -167,7 +167,7 @@ func (c *Console) listPanel(ctx context.Context, u *baton.User, p *baton.Page, c
 			return panel, err
 		}
 	}
-	panel.Folders = folderLinks(folder, extra, watch, counts)
+	panel.Folders = folderLinks(folder, extra, watch, counts, unread)
 	panel.Me = templates.AgentRow{ID: u.ID, Name: u.Name, Status: string(baton.AgentOffline), Cap: conversation.DefaultAgentCap}
 	for _, a := range agents {
 		if a.UserID == u.ID {

@@ -520,7 +520,7 @@ func TestBrowserClaimAssignNote(t *testing.T) {
 	clickButton(t, ctx, "Add note")
 	waitJS(t, ctx, "the note in the thread", `Array.from(document.querySelectorAll('#thread [data-testid="note"]')).some(function (n) {
 		var m = n.querySelector('mark.mention'); return m && m.textContent === "@ana" && n.textContent.indexOf("follow up on the refund") >= 0; })`)
-	counts, err := s.inst.db.CountConversations(ctx0, ana.ID)
+	counts, _, err := s.inst.db.CountConversations(ctx0, ana.ID)
 	if err != nil || counts[baton.FolderMentions] != 1 {
 		t.Errorf("Ana's mentions = %v (%v), want 1", counts[baton.FolderMentions], err)
 	}

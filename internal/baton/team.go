@@ -122,8 +122,9 @@ type TeamStore interface {
 	// ListExtras returns, for the listed conversations, who wrote the last
 	// message and their tags.
 	ListExtras(ctx context.Context, ids []int64) (map[int64]*ListExtra, error)
-	// CountConversations counts every folder for the viewer.
-	CountConversations(ctx context.Context, userID int64) (FolderCounts, error)
+	// CountConversations counts every folder for the viewer, and in each
+	// the conversations with unread messages.
+	CountConversations(ctx context.Context, userID int64) (total, unread FolderCounts, err error)
 
 	Tags(ctx context.Context) ([]*Tag, error)
 	TagsOf(ctx context.Context, conversationID int64) ([]*Tag, error)

@@ -169,9 +169,11 @@ func (db *DB) AutoAssign(ctx context.Context, now time.Time, pick func([]*baton.
 	return out, nil
 }
 
-// CountConversations implements baton.TeamStore.
-func (db *DB) CountConversations(ctx context.Context, userID int64) (baton.FolderCounts, error) {
-	var r struct {
+// CountConversations implements baton.TeamStore: one pass over the
+// conversations counts every folder and, in each, those with unread
+// messages.
+func (db *DB) CountConversations(ctx context.Context, userID int64) (total, unread baton.FolderCounts, err error) {
+	type counts struct {
 		Inbox      int `db:"inbox"`
 		Mine       int `db:"mine"`
 		Unassigned int `db:"unassigned"`
@@ -181,25 +183,40 @@ func (db *DB) CountConversations(ctx context.Context, userID int64) (baton.Folde
 		All        int `db:"all_"`
 		Mentions   int `db:"mentions"`
 	}
-	err := db.GetContext(ctx, &r, `
+	var r struct {
+		T counts `db:"t"`
+		U counts `db:"u"`
+	}
+	err = db.GetContext(ctx, &r, `
 		select
-			count(*) filter (where status = 'open') as inbox,
-			count(*) filter (where status = 'open' and assigned_user_id = $1) as mine,
-			count(*) filter (where status = 'open' and assigned_user_id is null and not closing) as unassigned,
-			count(*) filter (where status <> 'open' and requested_at is null) as bot,
-			count(*) filter (where status <> 'open' and requested_at is not null) as requested,
-			count(*) filter (where status = 'closed') as done,
-			count(*) as all_,
+			count(*) filter (where status = 'open') as "t.inbox",
+			count(*) filter (where status = 'open' and assigned_user_id = $1) as "t.mine",
+			count(*) filter (where status = 'open' and assigned_user_id is null and not closing) as "t.unassigned",
+			count(*) filter (where status <> 'open' and requested_at is null) as "t.bot",
+			count(*) filter (where status <> 'open' and requested_at is not null) as "t.requested",
+			count(*) filter (where status = 'closed') as "t.done",
+			count(*) as "t.all_",
 			(select count(distinct n.conversation_id) from notes n join note_mentions m on m.note_id = n.id
-				where m.user_id = $1 and m.seen_at is null) as mentions
+				where m.user_id = $1 and m.seen_at is null) as "t.mentions",
+			count(*) filter (where unread > 0 and status = 'open') as "u.inbox",
+			count(*) filter (where unread > 0 and status = 'open' and assigned_user_id = $1) as "u.mine",
+			count(*) filter (where unread > 0 and status = 'open' and assigned_user_id is null and not closing) as "u.unassigned",
+			count(*) filter (where unread > 0 and status <> 'open' and requested_at is null) as "u.bot",
+			count(*) filter (where unread > 0 and status <> 'open' and requested_at is not null) as "u.requested",
+			count(*) filter (where unread > 0 and status = 'closed') as "u.done",
+			count(*) filter (where unread > 0) as "u.all_",
+			0 as "u.mentions"
 		from conversations`, userID)
 	if err != nil {
-		return nil, mapError(fmt.Errorf("count conversations: %w", err))
+		return nil, nil, mapError(fmt.Errorf("count conversations: %w", err))
 	}
-	return baton.FolderCounts{
-		baton.FolderInbox: r.Inbox, baton.FolderMine: r.Mine, baton.FolderUnassigned: r.Unassigned, baton.FolderBot: r.Bot,
-		baton.FolderRequested: r.Requested, baton.FolderDone: r.Done, baton.FolderAll: r.All, baton.FolderMentions: r.Mentions,
-	}, nil
+	folders := func(c counts) baton.FolderCounts {
+		return baton.FolderCounts{
+			baton.FolderInbox: c.Inbox, baton.FolderMine: c.Mine, baton.FolderUnassigned: c.Unassigned, baton.FolderBot: c.Bot,
+			baton.FolderRequested: c.Requested, baton.FolderDone: c.Done, baton.FolderAll: c.All, baton.FolderMentions: c.Mentions,
+		}
+	}
+	return folders(r.T), folders(r.U), nil
 }
 
 // Tags implements baton.TeamStore.

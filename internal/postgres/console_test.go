@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/baton-chat/baton/internal/baton"
 )
 
 // The fetcher's work list: never-fetched conversations, oldest first, minus
@@ -61,3 +64,36 @@ func equalIDs(a, b []int64) bool {
 	}
 	return true
 }
+
+// Folder counts and, per folder, the conversations with unread messages.
+func TestCountConversationsUnread(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now()
+	read := f.conversation("r", "", "", "open", &now)
+	unread := f.conversation("u", "", "", "open", &now)
+	botUnread := f.conversation("b", "", "", "bot", nil)
+	if _, err := f.db.Exec(`update conversations set unread = 2 where id = any($1)`, "{"+itoa(unread)+","+itoa(botUnread)+"}"); err != nil {
+		t.Fatal(err)
+	}
+	_ = read
+	total, un, err := f.db.CountConversations(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		folder        string
+		total, unread int
+	}{
+		{"inbox", 2, 1}, {"unassigned", 2, 1}, {"bot", 1, 1}, {"all", 3, 2}, {"done", 0, 0}, {"mine", 0, 0},
+	} {
+		if got := total[baton.Folder(tc.folder)]; got != tc.total {
+			t.Errorf("%s: total %d, want %d", tc.folder, got, tc.total)
+		}
+		if got := un[baton.Folder(tc.folder)]; got != tc.unread {
+			t.Errorf("%s: unread %d, want %d", tc.folder, got, tc.unread)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
