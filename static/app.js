@@ -52,6 +52,7 @@
           if (gen !== listGen) return;
           var el = document.getElementById("conversation-list");
           if (el) el.innerHTML = html;
+          noticeMentions();
         })
         .catch(function () {});
     }, 120);
@@ -409,5 +410,49 @@
     if (phone.addEventListener) phone.addEventListener("change", foldReason);
   }
 
+  // A colleague @mentioned the viewer: the Mentions tab's count went up
+  // on a live re-render. Say so where it is seen and heard (a polite live
+  // region, so screen readers announce it) with a link to the notes, and
+  // keep the number in the window's title until the mentions are read.
+  var mentions = null, baseTitle = document.title;
+  function noticeMentions() {
+    var tab = document.querySelector('[data-testid="count-mentions"]');
+    var n = tab ? parseInt(tab.getAttribute("data-count"), 10) || 0 : 0;
+    if (mentions !== null && n > mentions) {
+      toast(n === 1 ? "A colleague mentioned you in a note." : "You have " + n + " unread mentions.", "/?folder=mentions", "Show");
+    }
+    mentions = n;
+    document.title = (n > 0 ? "(" + n + ") " : "") + baseTitle;
+  }
+
+  var toastTimer = null;
+  function toast(text, href, linkText) {
+    var box = document.getElementById("toast");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "toast";
+      box.className = "toast";
+      box.setAttribute("role", "status");
+      box.setAttribute("data-testid", "mention-toast");
+      document.body.appendChild(box);
+    }
+    box.textContent = text + " ";
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = linkText;
+    box.appendChild(a);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () { box.hidden = true; });
+    box.appendChild(close);
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { box.hidden = true; }, 10000);
+  }
+
+  noticeMentions();
   scrollToBottom();
 })();

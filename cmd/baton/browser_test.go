@@ -513,6 +513,12 @@ func TestBrowserClaimAssignNote(t *testing.T) {
 	})()`)
 	waitJS(t, ctx, "Ana on the list item", listItemJS("Nina Novak")+`.querySelector('[data-testid="assignee"]').textContent.trim() === "Ana Alves"`)
 
+	// Ana has the console open in her own browser: the mention reaches her
+	// there, live.
+	actx := browsertest.New(t)
+	signIn(t, actx, s, "ana@example.test", "correct horse battery")
+	waitJS(t, actx, "Ana's inbox", `!!document.querySelector('[data-testid="count-inbox"]')`)
+
 	do(t, ctx, "write a note",
 		chromedp.Click(chromedp.CSS(`#note-compose summary`)),
 		chromedp.SendKeys("Note", "@ana please follow up on the refund", browsertest.ByRole("textbox", "Note")),
@@ -524,6 +530,11 @@ func TestBrowserClaimAssignNote(t *testing.T) {
 	if err != nil || counts[baton.FolderMentions] != 1 {
 		t.Errorf("Ana's mentions = %v (%v), want 1", counts[baton.FolderMentions], err)
 	}
+	waitJS(t, actx, "Ana told of the mention", `(() => {
+		const n = document.querySelector('[data-testid="mention-toast"]');
+		return !!n && !n.hidden && n.textContent.indexOf("mentioned you") >= 0 &&
+			document.querySelector('[data-testid="count-mentions"]').getAttribute("data-count") === "1" &&
+			document.title.indexOf("(1) ") === 0; })()`)
 
 	do(t, ctx, "type / in the composer", chromedp.SendKeys("Message", "/gr", browsertest.ByRole("textbox", "Message")))
 	waitJS(t, ctx, "the canned picker", `!document.querySelector('[data-testid="canned-picker"]').hidden`)
