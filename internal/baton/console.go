@@ -105,8 +105,9 @@ type ConsoleStore interface {
 	Enqueue(ctx context.Context, conversationID int64, item *OutboxItem, check func(c *Conversation) error) error
 	// Update locks the conversation, applies fn and stores it.
 	Update(ctx context.Context, conversationID int64, fn func(c *Conversation) error) (*Conversation, error)
-	// RetryOutbox puts a failed item back in the queue.
-	RetryOutbox(ctx context.Context, outboxID int64) (*OutboxItem, error)
+	// RetryOutbox puts a failed item back in the queue, once check (given
+	// the item's kind and its locked conversation) allows it.
+	RetryOutbox(ctx context.Context, outboxID int64, check func(kind string, c *Conversation) error) (*OutboxItem, error)
 	SetProfile(ctx context.Context, conversationID int64, first, last, pic string) error
 	// ConversationsNeedingProfile lists, oldest first, conversations whose
 	// profile was never fetched and whose next try is due at now.

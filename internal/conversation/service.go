@@ -280,7 +280,30 @@ func (s *Service) AbandonRequest(ctx context.Context, u *baton.User, id int64) e
 // Retry puts a failed item (a message or a pass) back in the queue: the
 // agent asked for one more attempt.
 func (s *Service) Retry(ctx context.Context, u *baton.User, outboxID int64) (*baton.OutboxItem, error) {
-	return s.Store.RetryOutbox(ctx, outboxID)
+	return s.Store.RetryOutbox(ctx, outboxID, func(kind string, c *baton.Conversation) error {
+		return retryRule(kind, c, s.MayRequest(u))
+	})
+}
+
+// retryRule says whether a failed item may be sent again now.
+func retryRule(kind string, c *baton.Conversation, mayRequest bool) error {
+	if kind == "request" {
+		// A request for control is about a thread the bot owns: only
+		// those who may request may see it and send it again.
+		if !mayRequest {
+			return baton.Errorf(baton.EFORBIDDEN, "Only supervisors may request control.")
+		}
+		if c.Status == baton.StatusOpen {
+			return baton.Errorf(baton.ECONFLICT, "Nothing to retry: Baton already owns this conversation.")
+		}
+		return nil
+	}
+	// Anything else is said as Baton: only while Baton owns the thread
+	// (and only then may every agent see the conversation at all).
+	if c.Status != baton.StatusOpen {
+		return baton.Errorf(baton.ECONFLICT, "Nothing to retry: Baton no longer owns this conversation.")
+	}
+	return nil
 }
 
 // MarkRead clears the unread count when an agent opens the conversation,

@@ -362,9 +362,21 @@ func (db *DB) Enqueue(ctx context.Context, id int64, it *baton.OutboxItem, check
 }
 
 // RetryOutbox implements baton.ConsoleStore.
-func (db *DB) RetryOutbox(ctx context.Context, id int64) (*baton.OutboxItem, error) {
+func (db *DB) RetryOutbox(ctx context.Context, id int64, check func(kind string, c *baton.Conversation) error) (*baton.OutboxItem, error) {
 	var r outboxRow
 	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var kind string
+		var conversationID int64
+		if err := tx.QueryRowxContext(ctx, `select kind, conversation_id from outbox where id = $1`, id).Scan(&kind, &conversationID); err != nil {
+			return notFound(err, "Nothing to retry: there is no such message.")
+		}
+		var c conversationRow
+		if err := tx.GetContext(ctx, &c, `select `+conversationColumns+` from conversations where id = $1 for update`, conversationID); err != nil {
+			return mapError(fmt.Errorf("lock conversation: %w", err))
+		}
+		if err := check(kind, c.domain()); err != nil {
+			return err
+		}
 		err := tx.GetContext(ctx, &r, `
 			update outbox o set
 				status = 'pending',

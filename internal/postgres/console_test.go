@@ -97,3 +97,43 @@ func TestCountConversationsUnread(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// RetryOutbox lets its check see the item's kind and the locked
+// conversation, and retries only what the check allows.
+func TestRetryOutboxCheck(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now()
+	open := f.conversation("o", "", "", "open", &now)
+	back := f.conversation("b", "", "", "bot", nil)
+	failed := func(conv int64) int64 {
+		var id int64
+		if err := f.db.Get(&id, `insert into outbox (conversation_id, kind, text, status) values ($1, 'message', 'hi', 'failed') returning id`, conv); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	ownedOnly := func(kind string, c *baton.Conversation) error {
+		if kind != "message" {
+			t.Errorf("check saw kind %q, want message", kind)
+		}
+		if c.Status != baton.StatusOpen {
+			return baton.Errorf(baton.ECONFLICT, "not owned")
+		}
+		return nil
+	}
+	if it, err := f.db.RetryOutbox(ctx, failed(open), ownedOnly); err != nil || it.Status != "pending" {
+		t.Errorf("retry while open: %v, %v; want it pending", it, err)
+	}
+	refused := failed(back)
+	if _, err := f.db.RetryOutbox(ctx, refused, ownedOnly); baton.ErrorCode(err) != baton.ECONFLICT {
+		t.Errorf("retry after the bot took it back: %v, want a conflict", err)
+	}
+	var status string
+	if err := f.db.Get(&status, `select status from outbox where id = $1`, refused); err != nil || status != "failed" {
+		t.Errorf("refused retry left status %q (%v), want failed", status, err)
+	}
+	if _, err := f.db.RetryOutbox(ctx, 987654, ownedOnly); baton.ErrorCode(err) != baton.ENOTFOUND {
+		t.Errorf("retry of no such message: %v, want not found", err)
+	}
+}
