@@ -247,7 +247,7 @@ func AdminPage(p Page, d AdminPageSettings) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\"><div class=\"hint\">Leave empty to learn it from app_roles.</div></div><div class=\"field\"><label class=\"check\"><input type=\"checkbox\" name=\"human_agent\" value=\"on\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\"><div class=\"hint\">Leave empty to learn it from app_roles and handovers. A new value you save is kept: learning no longer replaces it.</div></div><div class=\"field\"><label class=\"check\"><input type=\"checkbox\" name=\"human_agent\" value=\"on\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

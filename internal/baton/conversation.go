@@ -46,7 +46,10 @@ type Page struct {
 	PageID       string
 	BatonAppID   string
 	PrimaryAppID string
-	BatonRole    string // "secondary_receiver", "primary_receiver" or "" (none)
+	// PrimaryPinned: PrimaryAppID was configured (environment or admin),
+	// so app_roles and handovers do not replace it (PROTOCOL.md §13.3).
+	PrimaryPinned bool
+	BatonRole     string // "secondary_receiver", "primary_receiver" or "" (none)
 }
 
 // OwnerKindOf classifies an owner app id for page p.

@@ -40,7 +40,7 @@ func ApplyPageEvent(p *baton.Page, ev *baton.Event) bool {
 	changed := false
 	for app, roles := range ev.AppRoles {
 		for _, r := range roles {
-			if r == "primary_receiver" && p.PrimaryAppID != app && app != p.BatonAppID {
+			if r == "primary_receiver" && p.PrimaryAppID != app && app != p.BatonAppID && !p.PrimaryPinned {
 				p.PrimaryAppID, changed = app, true
 			}
 		}

@@ -595,6 +595,8 @@ func TestApplyPageEvent(t *testing.T) {
 			baton.Page{BatonAppID: batonID}, appRoles(map[string][]string{botApp: {"primary_receiver"}, batonID: {"secondary_receiver"}}), botApp, "secondary_receiver", true},
 		{"app_roles beats a Primary learnt from a take",
 			baton.Page{BatonAppID: batonID, PrimaryAppID: otherID, BatonRole: "secondary_receiver"}, appRoles(map[string][]string{botApp: {"primary_receiver"}}), botApp, "secondary_receiver", true},
+		{"a configured Primary beats app_roles (§13.3)",
+			baton.Page{BatonAppID: batonID, PrimaryAppID: otherID, PrimaryPinned: true, BatonRole: "secondary_receiver"}, appRoles(map[string][]string{botApp: {"primary_receiver"}}), otherID, "secondary_receiver", false},
 		{"Baton as primary is not the bot",
 			baton.Page{BatonAppID: batonID}, appRoles(map[string][]string{batonID: {"primary_receiver"}}), "", "primary_receiver", true},
 		{"another app's secondary role changes nothing",

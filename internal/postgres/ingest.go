@@ -157,25 +157,29 @@ func (t *ingestTx) InsertEvents(ctx context.Context, deliveryIDs []int64, evs []
 type pageRow struct {
 	PageID       string `db:"page_id"`
 	BatonAppID   string `db:"baton_app_id"`
-	PrimaryAppID string `db:"primary_app_id"`
-	BatonRole    string `db:"baton_role"`
+	PrimaryAppID  string `db:"primary_app_id"`
+	PrimaryPinned bool   `db:"primary_pinned"`
+	BatonRole     string `db:"baton_role"`
 }
+
+func (r pageRow) domain() *baton.Page {
+	return &baton.Page{PageID: r.PageID, BatonAppID: r.BatonAppID, PrimaryAppID: r.PrimaryAppID,
+		PrimaryPinned: r.PrimaryPinned, BatonRole: r.BatonRole}
+}
+
+const pageColumns = `page_id, baton_app_id, primary_app_id, primary_pinned, baton_role`
 
 func (t *ingestTx) Pages(ctx context.Context, ids []string) (map[string]*baton.Page, error) {
 	var rows []pageRow
 	if err := t.selectx(ctx, &rows, `
-		select
-			page_id,
-			baton_app_id,
-			primary_app_id,
-			baton_role
+		select `+pageColumns+`
 		from pages
 		where page_id = any($1)`, pq.Array(ids)); err != nil {
 		return nil, mapError(fmt.Errorf("read pages: %w", err))
 	}
 	out := make(map[string]*baton.Page, len(rows))
 	for _, r := range rows {
-		out[r.PageID] = &baton.Page{PageID: r.PageID, BatonAppID: r.BatonAppID, PrimaryAppID: r.PrimaryAppID, BatonRole: r.BatonRole}
+		out[r.PageID] = r.domain()
 	}
 	return out, nil
 }

@@ -29,11 +29,14 @@ func (db *DB) SeedPageSettings(ctx context.Context, s baton.PageSettings) error 
 		return baton.Errorf(baton.EINVALID, "A Page id is required.")
 	}
 	_, err := db.ExecContext(ctx, `
-		insert into pages (page_id, baton_app_id, primary_app_id, page_token, app_secret, verify_token, human_agent, updated_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8)
+		insert into pages (page_id, baton_app_id, primary_app_id, primary_pinned, page_token, app_secret, verify_token, human_agent, updated_at)
+		values ($1, $2, $3, $3 <> '', $4, $5, $6, $7, $8)
 		on conflict (page_id) do update set
 			baton_app_id = case when pages.baton_app_id = '' then excluded.baton_app_id else pages.baton_app_id end,
-			primary_app_id = case when pages.primary_app_id = '' then excluded.primary_app_id else pages.primary_app_id end,
+			-- A configured Primary beats a learnt one (§13.3); one an admin
+			-- saved (pinned) is kept.
+			primary_app_id = case when pages.primary_pinned or excluded.primary_app_id = '' then pages.primary_app_id else excluded.primary_app_id end,
+			primary_pinned = pages.primary_pinned or excluded.primary_pinned,
 			page_token = case when pages.page_token = '' then excluded.page_token else pages.page_token end,
 			app_secret = case when pages.app_secret = '' then excluded.app_secret else pages.app_secret end,
 			verify_token = case when pages.verify_token = '' then excluded.verify_token else pages.verify_token end`,
@@ -119,6 +122,8 @@ func (c *Settings) SavePageSettings(ctx context.Context, s baton.PageSettings) e
 			verify_token = case when $4 = '' then verify_token else $4 end,
 			baton_app_id = $5,
 			primary_app_id = $6,
+			-- Saving the value Baton learnt keeps learning; a new one pins it.
+			primary_pinned = case when $6 = '' then false when $6 <> primary_app_id then true else primary_pinned end,
 			human_agent = $7,
 			updated_at = $8
 		where page_id = $1`,

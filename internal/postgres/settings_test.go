@@ -90,3 +90,70 @@ func TestSettingsSecretsRefreshWhenStale(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// §13.3: MESSENGER_PRIMARY_APP_ID beats a Primary learnt from app_roles;
+// one an admin saves is kept across restarts; clearing it lets Baton learn.
+func TestPrimaryPinned(t *testing.T) {
+	db := pgtest.DB(t)
+	ctx := context.Background()
+	page := func() *baton.Page {
+		t.Helper()
+		p, err := db.Page(ctx, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	seed := func(primary string) {
+		t.Helper()
+		if err := db.SeedPageSettings(ctx, baton.PageSettings{PageID: "p1", BatonAppID: "10", PrimaryAppID: primary}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed("")
+	if p := page(); p.PrimaryPinned || p.PrimaryAppID != "" {
+		t.Fatalf("unconfigured: %+v", p)
+	}
+	// Learnt (as ingest saves it), then configured: configuration wins.
+	if _, err := db.Exec(`update pages set primary_app_id = '77' where page_id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	seed("20")
+	if p := page(); !p.PrimaryPinned || p.PrimaryAppID != "20" {
+		t.Fatalf("after MESSENGER_PRIMARY_APP_ID=20: %+v, want 20, pinned", p)
+	}
+	// Saving the form with a learnt value unchanged keeps learning.
+	set := db.Settings("p1")
+	if _, err := db.Exec(`update pages set primary_app_id = '', primary_pinned = false where page_id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`update pages set primary_app_id = '77' where page_id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := set.PageSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.SavePageSettings(ctx, *cur); err != nil {
+		t.Fatal(err)
+	}
+	if p := page(); p.PrimaryPinned || p.PrimaryAppID != "77" {
+		t.Fatalf("after saving the learnt value unchanged: %+v, want 77, not pinned", p)
+	}
+	// An admin's new choice is kept across a restart with the old environment.
+	cur.PrimaryAppID = "30"
+	if err := set.SavePageSettings(ctx, *cur); err != nil {
+		t.Fatal(err)
+	}
+	seed("20")
+	if p := page(); !p.PrimaryPinned || p.PrimaryAppID != "30" {
+		t.Fatalf("after the admin saved 30 and a restart: %+v, want 30, pinned", p)
+	}
+	cur.PrimaryAppID = ""
+	if err := set.SavePageSettings(ctx, *cur); err != nil {
+		t.Fatal(err)
+	}
+	if p := page(); p.PrimaryPinned {
+		t.Fatalf("after the admin cleared it: %+v, want unpinned", p)
+	}
+}
