@@ -324,7 +324,7 @@ func (c *Console) conversationProps(ctx context.Context, u *baton.User, p *baton
 		cp.OlderHref = fmt.Sprintf("/conversations/%d/older?before=%d", conv.ID, msgs[0].ID)
 	}
 	cp.Entries = c.entries(p, conv, msgs, hos)
-	if conv.Status == baton.StatusOpen && conv.HandoverMetadata != "" || conv.Status == baton.StatusOpen {
+	if conv.Status == baton.StatusOpen { // the bot's reason for handing over, or that it gave none
 		md := conversation.ParseBotMetadata(conv.HandoverMetadata)
 		hr := &templates.HandoverReason{IsJSON: md.IsJSON, Raw: md.Raw, Reason: md.Reason, Summary: md.Summary,
 			Team: md.Team, Priority: md.Priority, Agent: md.Agent, Other: md.Other}

@@ -598,64 +598,72 @@ func (e *Emulator) advanceClock(w http.ResponseWriter, r *http.Request) {
 
 // showFaults is GET /_emulator/faults.
 func (e *Emulator) showFaults(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ctlJSON(w, e.faults)
+	showSetting(e, w, &e.faults)
 }
 
 // putFaults is PUT /_emulator/faults; omitted fields keep their value.
 func (e *Emulator) putFaults(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	f := e.faults
-	e.mu.Unlock()
-	if err := decodeBody(r, &f); err != nil {
-		ctlError(w, http.StatusBadRequest, err.Error())
-		return
-	}
+	putSetting(e, w, r, &e.faults, Faults.validate, nil)
+}
+
+// validate checks fault values.
+func (f Faults) validate() error {
 	for _, rate := range []float64{f.GraphErrorRate, f.WebhookDropRate, f.WebhookDuplicateRate} {
 		if rate < 0 || rate > 1 {
-			ctlError(w, http.StatusBadRequest, "rates must be between 0 and 1")
-			return
+			return errors.New("rates must be between 0 and 1")
 		}
 	}
 	if f.GraphLatencyMS < 0 || f.GraphLatencyMS > 600000 {
-		ctlError(w, http.StatusBadRequest, "graph_latency_ms must be between 0 and 600000")
-		return
+		return errors.New("graph_latency_ms must be between 0 and 600000")
 	}
-	e.mu.Lock()
-	e.faults = f
-	e.mu.Unlock()
-	ctlJSON(w, f)
+	return nil
 }
 
 // showSwitches is GET /_emulator/switches.
 func (e *Emulator) showSwitches(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ctlJSON(w, e.switches)
+	showSetting(e, w, &e.switches)
 }
 
 // putSwitches is PUT /_emulator/switches (§14); omitted fields keep their value.
 func (e *Emulator) putSwitches(w http.ResponseWriter, r *http.Request) {
+	putSetting(e, w, r, &e.switches, Switches.validate, func(old, s Switches) {
+		if old.PageInbox && !s.PageInbox {
+			e.onRoleLost(messenger.PageInboxAppID)
+		}
+	})
+}
+
+// showSetting answers a settings struct guarded by e.mu.
+func showSetting[T any](e *Emulator, w http.ResponseWriter, v *T) {
 	e.mu.Lock()
-	s := e.switches
+	defer e.mu.Unlock()
+	ctlJSON(w, *v)
+}
+
+// putSetting decodes a PUT onto the current value of a settings struct
+// guarded by e.mu (so omitted fields keep their value), validates it and
+// stores it; changed, when set, runs under the lock with the old and new
+// values.
+func putSetting[T any](e *Emulator, w http.ResponseWriter, r *http.Request, v *T, validate func(T) error, changed func(old, new T)) {
+	e.mu.Lock()
+	next := *v
 	e.mu.Unlock()
-	if err := decodeBody(r, &s); err != nil {
+	if err := decodeBody(r, &next); err != nil {
 		ctlError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.validate(); err != nil {
+	if err := validate(next); err != nil {
 		ctlError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	e.mu.Lock()
-	lostInbox := e.switches.PageInbox && !s.PageInbox
-	e.switches = s
-	if lostInbox {
-		e.onRoleLost(messenger.PageInboxAppID)
+	old := *v
+	*v = next
+	if changed != nil {
+		changed(old, next)
 	}
 	e.mu.Unlock()
-	ctlJSON(w, s)
+	ctlJSON(w, next)
 }
 
 // validate checks switch values against §14.

@@ -452,11 +452,7 @@ func (e *Emulator) graphPass(r *http.Request, a *app, p *params) (any, *gErr) {
 		}
 		target = id
 	}
-	md, g := metadataParam(p)
-	if g != nil {
-		return nil, g
-	}
-	psid, g := e.recipientPSID(p)
+	psid, md, g := e.handoverParams(p)
 	if g != nil {
 		return nil, g
 	}
@@ -466,13 +462,21 @@ func (e *Emulator) graphPass(r *http.Request, a *app, p *params) (any, *gErr) {
 	return success(), nil
 }
 
+// handoverParams reads what every handover call carries, metadata first
+// (its errors come before the recipient's, as Facebook's do).
+func (e *Emulator) handoverParams(p *params) (psid string, md *string, g *gErr) {
+	if md, g = metadataParam(p); g != nil {
+		return "", nil, g
+	}
+	if psid, g = e.recipientPSID(p); g != nil {
+		return "", nil, g
+	}
+	return psid, md, nil
+}
+
 // graphTake is POST /me/take_thread_control (§8.4).
 func (e *Emulator) graphTake(r *http.Request, a *app, p *params) (any, *gErr) {
-	md, g := metadataParam(p)
-	if g != nil {
-		return nil, g
-	}
-	psid, g := e.recipientPSID(p)
+	psid, md, g := e.handoverParams(p)
 	if g != nil {
 		return nil, g
 	}
@@ -492,11 +496,7 @@ func (e *Emulator) graphTake(r *http.Request, a *app, p *params) (any, *gErr) {
 
 // graphRequest is POST /me/request_thread_control (§8.5).
 func (e *Emulator) graphRequest(r *http.Request, a *app, p *params) (any, *gErr) {
-	md, g := metadataParam(p)
-	if g != nil {
-		return nil, g
-	}
-	psid, g := e.recipientPSID(p)
+	psid, md, g := e.handoverParams(p)
 	if g != nil {
 		return nil, g
 	}
