@@ -192,3 +192,12 @@ func DB(t testing.TB) *postgres.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// AdminDSN is a connection string for the cluster's maintenance database,
+// for what a test cannot do from inside its own database (such as making
+// it refuse new connections). Valid once DSN or DB has run.
+func AdminDSN() string {
+	mu.Lock()
+	defer mu.Unlock()
+	return adminDSN
+}

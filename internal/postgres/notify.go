@@ -112,9 +112,6 @@ type Listening struct{ up atomic.Bool }
 // Connected reports whether the LISTEN connection is up now.
 func (l *Listening) Connected() bool { return l.up.Load() }
 
-// SetForTest overrides the state until the connection's next event.
-func (l *Listening) SetForTest(up bool) { l.up.Store(up) }
-
 // Listen follows NOTIFY channels on its own connection until ctx ends.
 // onNotify gets each payload; onReconnect runs after the connection came
 // back, because notifications sent meanwhile are lost and listeners must
