@@ -52,7 +52,7 @@ func TestReadyzFollowsListenConnection(t *testing.T) {
 	}
 	allow(false)
 	defer allow(true)
-	if _, err := admin.Exec( `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = $2`, postgres.ListenerApplicationName, dbname); err != nil {
+	if _, err := admin.Exec(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = $2`, postgres.ListenerApplicationName, dbname); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "/readyz 503 with LISTEN down", func() bool { return status() == http.StatusServiceUnavailable })

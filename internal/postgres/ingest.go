@@ -155,8 +155,8 @@ func (t *ingestTx) InsertEvents(ctx context.Context, deliveryIDs []int64, evs []
 }
 
 type pageRow struct {
-	PageID       string `db:"page_id"`
-	BatonAppID   string `db:"baton_app_id"`
+	PageID        string `db:"page_id"`
+	BatonAppID    string `db:"baton_app_id"`
 	PrimaryAppID  string `db:"primary_app_id"`
 	PrimaryPinned bool   `db:"primary_pinned"`
 	BatonRole     string `db:"baton_role"`
