@@ -535,6 +535,7 @@ func TestBrowserClaimAssignNote(t *testing.T) {
 		return !!n && !n.hidden && n.textContent.indexOf("mentioned you") >= 0 &&
 			document.querySelector('[data-testid="count-mentions"]').getAttribute("data-count") === "1" &&
 			document.title.indexOf("(1) ") === 0; })()`)
+	screenshot(t, actx, "mention-notice", 1280, 800)
 
 	do(t, ctx, "type / in the composer", chromedp.SendKeys("Message", "/gr", browsertest.ByRole("textbox", "Message")))
 	waitJS(t, ctx, "the canned picker", `!document.querySelector('[data-testid="canned-picker"]').hidden`)
