@@ -39,8 +39,11 @@ func runBench(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 	if len(args) > 0 && args[0] == "ws" {
 		return runBenchWS(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "soak" {
+		return runBenchSoak(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(stderr, "Usage: baton bench ingest|ws [flags]   (baton bench ingest -h lists the flags)")
+		fmt.Fprintln(stderr, "Usage: baton bench ingest|ws|soak [flags]   (baton bench ingest -h lists the flags)")
 		return 2
 	}
 	return runBenchIngest(ctx, args[1:], stdout, stderr)

@@ -216,3 +216,35 @@ func TestReferenceHandlerChecksSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchSoak runs the soak briefly: every row and the closing
+// comparison are printed, every delivery is acknowledged, and the sockets
+// stay up. It says nothing about speed.
+func TestBenchSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a private PostgreSQL")
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"bench", "soak",
+		"-duration", "3s", "-interval", "1s", "-warmup", "500ms", "-rate", "20", "-sockets", "4", "-persons", "5"},
+		Env{}, &out, &errOut)
+	text := out.String()
+	t.Log(text)
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, text, errOut.String())
+	}
+	rows := regexp.MustCompile(`(?m)^\d+s \| (\d+) \| (\d+) \| \S+ \| \S+ \| \S+ \| \d+ \| (\d+) \| (\d+) \| \d+ \| [0-9.]+ \| [0-9.]+$`).FindAllStringSubmatch(text, -1)
+	if len(rows) < 2 {
+		t.Fatalf("want a row per second, got %d:\n%s", len(rows), text)
+	}
+	for _, r := range rows {
+		if r[2] != "0" || r[3] != "4" || r[4] != "0" {
+			t.Errorf("row %q: want no non-200 answer, 4 sockets up, no drops", r[0])
+		}
+	}
+	for _, want := range []string{"baseline after 500ms warm-up:", "after the load, every client gone:", "flat: goroutines and live heap back to the baseline"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}

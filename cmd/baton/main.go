@@ -76,7 +76,7 @@ func subcommands() []subcommand {
 		{"emulator", "run the Messenger Platform emulator on its own", runEmulator},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"user", "manage console users (add, list, disable, set-password, set-role)", runUser},
-		{"bench", "benchmarks against a real instance (bench ingest)", runBench},
+		{"bench", "benchmarks against real instances (bench ingest | ws | soak)", runBench},
 		{"version", "print the commit and Go version this binary was built from", runVersion},
 		{"help", "list the subcommands", nil},
 	}
