@@ -38,6 +38,7 @@ type Server struct {
 	Dir    string
 	binDir string
 	users  *os.File // shared lock held while this process uses the server
+	opts   Options  // what Start was given, for Resume
 	cred   *syscall.Credential
 	uid    int
 	gid    int
@@ -99,7 +100,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	s := &Server{Dir: dir, binDir: bin, uid: -1, gid: -1}
+	s := &Server{Dir: dir, binDir: bin, opts: opts, uid: -1, gid: -1}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as the postgres user and
 		// give that user the directory.
@@ -192,6 +193,48 @@ func (s *Server) Stop() error {
 		return fmt.Errorf("stop postgres: %w: %s", err, out)
 	}
 	return nil
+}
+
+// Halt stops the postmaster now, whoever else still uses it, the way an
+// operator or a crash would: mode is pg_ctl's shutdown mode, "fast"
+// (disconnect every client, then shut down cleanly) or "immediate" (quit
+// at once; the next start runs crash recovery). It exists so that tests can
+// take the database away from running clients and prove they survive;
+// Resume brings it back. The users' locks are untouched: they still hold
+// the server, which is merely down.
+func (s *Server) Halt(ctx context.Context, mode string) error {
+	if mode != "fast" && mode != "immediate" && mode != "smart" {
+		return fmt.Errorf("halt postgres: mode %q is not smart, fast or immediate", mode)
+	}
+	lock, err := s.lockExclusive()
+	if err != nil {
+		return err
+	}
+	defer unlock(lock)
+	if !s.running() {
+		return errors.New("halt postgres: the server is not running")
+	}
+	if out, err := s.pgctl(ctx, "stop", "-m", mode, "-w", "-t", "60"); err != nil {
+		return fmt.Errorf("halt postgres (%s): %w: %s", mode, err, out)
+	}
+	return nil
+}
+
+// Resume starts the postmaster again, with the settings Start used, after
+// Halt (or a crash); it does nothing when the server runs.
+func (s *Server) Resume(ctx context.Context) error {
+	lock, err := s.lockExclusive()
+	if err != nil {
+		return err
+	}
+	defer unlock(lock)
+	if s.running() {
+		return nil
+	}
+	if err := s.removeStalePid(); err != nil {
+		return err
+	}
+	return s.start(ctx, s.opts)
 }
 
 func (s *Server) pgdata() string { return filepath.Join(s.Dir, "pgdata") }

@@ -152,3 +152,59 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Halt takes the server away from its clients in either mode and Resume
+// brings it back with every committed row; a bad mode is refused.
+func TestHaltAndResume(t *testing.T) {
+	dir := shortDir(t)
+	ctx := context.Background()
+	s, err := Start(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	db, err := sql.Open("postgres", s.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`create table kept (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Halt(ctx, "sometime"); err == nil || !strings.Contains(err.Error(), "not smart, fast or immediate") {
+		t.Fatalf("bad mode: err = %v", err)
+	}
+	for i, mode := range []string{"fast", "immediate"} {
+		if _, err := db.Exec(`insert into kept values ($1)`, i); err != nil {
+			t.Fatalf("%s: insert: %v", mode, err)
+		}
+		pid := postmasterPID(t, s)
+		if err := s.Halt(ctx, mode); err != nil {
+			t.Fatal(err)
+		}
+		if s.running() {
+			t.Fatalf("%s: still running after Halt", mode)
+		}
+		if err := db.Ping(); err == nil {
+			t.Fatalf("%s: the database answered while halted", mode)
+		}
+		if err := s.Halt(ctx, mode); err == nil {
+			t.Fatalf("%s: a second Halt succeeded", mode)
+		}
+		if err := s.Resume(ctx); err != nil {
+			t.Fatalf("%s: resume: %v", mode, err)
+		}
+		if got := postmasterPID(t, s); got == pid {
+			t.Fatalf("%s: the same postmaster (%d) after Resume", mode, pid)
+		}
+		if err := s.Resume(ctx); err != nil {
+			t.Fatalf("%s: Resume of a running server: %v", mode, err)
+		}
+		var n int
+		// The pool's connections died with the server; database/sql
+		// retries a dead one on a fresh connection.
+		if err := db.QueryRow(`select count(*) from kept`).Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("%s: %d rows kept (%v), want %d", mode, n, err, i+1)
+		}
+	}
+}
