@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/baton-chat/baton/internal/baton"
+	"github.com/baton-chat/baton/internal/conversation"
 )
 
 // The JSON API under /api/v1 authenticates each request with a personal
@@ -31,6 +32,10 @@ func (s *Server) apiRoutes() {
 	s.handleMachine("POST /api/v1/conversations/{id}/messages", s.api(s.apiReply))
 	s.handleMachine("POST /api/v1/conversations/{id}/done", s.api(s.apiDone))
 	s.handleMachine("POST /api/v1/conversations/{id}/request", s.api(s.apiRequest))
+	s.handleMachine("POST /api/v1/conversations/{id}/claim", s.api(s.apiClaim))
+	s.handleMachine("POST /api/v1/conversations/{id}/assign", s.api(s.apiAssign))
+	s.handleMachine("POST /api/v1/conversations/{id}/tags", s.api(s.apiAddTag))
+	s.handleMachine("DELETE /api/v1/conversations/{id}/tags/{name}", s.api(s.apiRemoveTag))
 	s.handleMachine("GET /api/v1/search", s.api(s.apiSearch))
 }
 
@@ -403,4 +408,166 @@ func (s *Server) apiSearch(r *http.Request, u *baton.User) (int, any, error) {
 			TimestampMS: h.TimestampMS, Rank: h.Rank, Parts: SplitSnippet(h.Snippet)}
 	}
 	return http.StatusOK, map[string]any{"results": out}, nil
+}
+
+// viaAudit marks every audit line written through it with where the
+// action came from, so that the Team service's own lines (claim, assign,
+// tags) read "via": "api" like the API's other actions.
+type viaAudit struct {
+	log baton.AuditLog
+	via string
+}
+
+func (a viaAudit) Audit(ctx context.Context, e baton.AuditEntry) error {
+	detail := make(map[string]any, len(e.Detail)+1)
+	for k, v := range e.Detail {
+		detail[k] = v
+	}
+	detail["via"] = a.via
+	e.Detail = detail
+	return a.log.Audit(ctx, e)
+}
+
+// apiTeam is the console's Team service writing its audit lines as the
+// API's: the same rules, the same actions, marked "via": "api".
+func (s *Server) apiTeam() (*conversation.Team, error) {
+	t, err := s.cfg.Console.team()
+	if err != nil {
+		return nil, err
+	}
+	api := *t
+	if api.Audit != nil {
+		api.Audit = viaAudit{log: t.Audit, via: "api"}
+	}
+	return &api, nil
+}
+
+// apiChanged answers an assignment or tag action with the conversation
+// as it is now, with its tags.
+func (s *Server) apiChanged(r *http.Request, id int64) (int, any, error) {
+	c, err := s.cfg.Console.Store.Conversation(r.Context(), id)
+	if err != nil {
+		return 0, nil, err
+	}
+	tags, err := s.cfg.Console.TeamStore.TagsOf(r.Context(), id)
+	if err != nil {
+		return 0, nil, err
+	}
+	names := make([]string, len(tags))
+	for i, t := range tags {
+		names[i] = t.Name
+	}
+	return http.StatusOK, map[string]any{"conversation": s.apiConv(r.Context(), c), "tags": names}, nil
+}
+
+// apiClaim: POST /api/v1/conversations/{id}/claim — the token's user takes
+// an open conversation nobody else has.
+func (s *Server) apiClaim(r *http.Request, u *baton.User) (int, any, error) {
+	c, err := s.apiLoad(r, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := s.apiTeam()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := t.Claim(r.Context(), u, c.ID); err != nil {
+		return 0, nil, err
+	}
+	return s.apiChanged(r, c.ID)
+}
+
+// apiAssign: POST /api/v1/conversations/{id}/assign {"user_id": N} or
+// {"email": "…"}; null, 0 or "" unassigns. Supervisors assign anyone; an
+// agent may only release their own, as in the console.
+func (s *Server) apiAssign(r *http.Request, u *baton.User) (int, any, error) {
+	c, err := s.apiLoad(r, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	var in map[string]json.RawMessage
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	rawID, hasID := in["user_id"]
+	rawEmail, hasEmail := in["email"]
+	var to int64
+	switch {
+	case hasID == hasEmail:
+		return 0, nil, baton.Errorf(baton.EINVALID, `Send {"user_id": N} or {"email": "…"} (null unassigns).`)
+	case hasID:
+		var id *int64
+		if err := json.Unmarshal(rawID, &id); err != nil || (id != nil && *id < 0) {
+			return 0, nil, baton.Errorf(baton.EINVALID, "user_id is a user's id, or null to unassign.")
+		}
+		if id != nil {
+			to = *id
+		}
+	default:
+		var email *string
+		if err := json.Unmarshal(rawEmail, &email); err != nil {
+			return 0, nil, baton.Errorf(baton.EINVALID, "email is a user's email, or null to unassign.")
+		}
+		if email != nil && strings.TrimSpace(*email) != "" {
+			if s.cfg.Users == nil {
+				return 0, nil, baton.Errorf(baton.EUNAVAILABLE, "Users are not configured.")
+			}
+			target, err := s.cfg.Users.UserByEmail(r.Context(), strings.TrimSpace(*email))
+			if baton.ErrorCode(err) == baton.ENOTFOUND {
+				return 0, nil, baton.Errorf(baton.EINVALID, "Pick an enabled user to assign to.")
+			}
+			if err != nil {
+				return 0, nil, err
+			}
+			to = target.ID
+		}
+	}
+	t, err := s.apiTeam()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := t.Assign(r.Context(), u, c.ID, to); err != nil {
+		return 0, nil, err
+	}
+	return s.apiChanged(r, c.ID)
+}
+
+// apiAddTag: POST /api/v1/conversations/{id}/tags {"name": "…"} — applies
+// a tag, creating it when new.
+func (s *Server) apiAddTag(r *http.Request, u *baton.User) (int, any, error) {
+	c, err := s.apiLoad(r, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	t, err := s.apiTeam()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := t.AddTag(r.Context(), u, c.ID, in.Name); err != nil {
+		return 0, nil, err
+	}
+	return s.apiChanged(r, c.ID)
+}
+
+// apiRemoveTag: DELETE /api/v1/conversations/{id}/tags/{name} (the name
+// URL-escaped).
+func (s *Server) apiRemoveTag(r *http.Request, u *baton.User) (int, any, error) {
+	c, err := s.apiLoad(r, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := s.apiTeam()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := t.RemoveTag(r.Context(), u, c.ID, r.PathValue("name")); err != nil {
+		return 0, nil, err
+	}
+	return s.apiChanged(r, c.ID)
 }

@@ -76,6 +76,16 @@ var AuditExempt = map[string]string{
 	"POST /agents/{id}/cap":                 "audited by conversation.Team (agent.cap)",
 	"POST /canned":                          "audited by the handler (canned.save), with the id it got",
 	"POST /canned/{id}/delete":              "audited by the handler (canned.delete)",
+
+	"POST /api/v1/conversations/{id}/claim":         "audited by conversation.Team (conversation.claim), marked via api",
+	"POST /api/v1/conversations/{id}/assign":        "audited by conversation.Team (conversation.assign / conversation.unassign), marked via api",
+	"POST /api/v1/conversations/{id}/tags":          "audited by conversation.Team (tag.add), marked via api",
+	"DELETE /api/v1/conversations/{id}/tags/{name}": "audited by conversation.Team (tag.remove), marked via api",
+	"POST /admin/webhooks":                          "audited by the handler (api_webhook.create), with the endpoint's id",
+	"POST /admin/webhooks/{id}/enable":              "audited by the handler (api_webhook.enable)",
+	"POST /admin/webhooks/{id}/disable":             "audited by the handler (api_webhook.disable)",
+	"POST /admin/webhooks/{id}/test":                "audited by the handler (api_webhook.test)",
+	"POST /admin/webhooks/{id}/delete":              "audited by the handler (api_webhook.delete)",
 }
 
 // AuditedAction is the action the audit middleware writes for a route
@@ -170,7 +180,7 @@ var auditActions = []string{
 	ActionReply, ActionDone, ActionRequestControl, ActionAbandonRequest, ActionRetry,
 	"handover.", "handover.pass", "handover.take", "handover.request",
 	"user.create", "user.role", "user.disable", "user.enable", "user.password", "user.sign_out_everywhere",
-	"page.settings", ActionSignOut, ActionTokenCreate, ActionTokenRevoke,
+	"page.settings", ActionSignOut, ActionTokenCreate, ActionTokenRevoke, "api_webhook.",
 }
 
 const auditPageSize = 50

@@ -48,6 +48,7 @@ func (s *Server) routes() {
 	s.handle("POST /admin/users/{id}/signout", baton.RoleAdmin, s.signOutUser)
 	s.handle("GET /admin/page", baton.RoleAdmin, s.showPageSettings)
 	s.handle("POST /admin/page", baton.RoleAdmin, s.savePageSettings)
+	s.adminWebhookRoutes()
 
 	s.consoleRoutes()
 	s.watchRoutes()

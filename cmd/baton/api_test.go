@@ -375,3 +375,103 @@ func TestDashboardLive(t *testing.T) {
 		t.Errorf("no first response measured: %+v", st)
 	}
 }
+
+// TestAPIAssignAndTags: claim, assign (by id or email), unassign and tags
+// through the API follow the console's rules (an agent claims and
+// releases, only supervisors assign others) and write the Team's audit
+// lines marked "via": "api".
+func TestAPIAssignAndTags(t *testing.T) {
+	s := bootStack(t, nil)
+	ctx := context.Background()
+	addr := s.inst.Addr()
+	agent := addAgent(t, s, "ana@example.test", "Ana")
+	_, agentTok, err := s.inst.db.CreateAPIToken(ctx, agent.ID, "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, adminTok, err := s.inst.db.CreateAPIToken(ctx, s.admin.ID, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	psid := handedOver(t, s, "Noa", "Kim")
+	conv := s.conversationOf(psid)
+	path := fmt.Sprintf("/api/v1/conversations/%d", conv.ID)
+	subject := fmt.Sprintf("conversation:%d", conv.ID)
+	type changed struct {
+		Conversation web.APIConversation `json:"conversation"`
+		Tags         []string            `json:"tags"`
+	}
+	var out changed
+	var e apiErr
+
+	// The agent claims it, may not hand it to someone else, releases it.
+	if code := apiCall(t, addr, agentTok, "POST", path+"/claim", nil, &out); code != http.StatusOK ||
+		out.Conversation.AssignedUserID == nil || *out.Conversation.AssignedUserID != agent.ID {
+		t.Fatalf("agent claim: %d %+v", code, out)
+	}
+	if code := apiCall(t, addr, agentTok, "POST", path+"/assign", map[string]any{"user_id": s.admin.ID}, &e); code != http.StatusForbidden || e.Error.Code != baton.EFORBIDDEN {
+		t.Errorf("agent assigning to another: %d %+v", code, e)
+	}
+	if code := apiCall(t, addr, adminTok, "POST", path+"/claim", nil, &e); code != http.StatusConflict {
+		t.Errorf("claiming someone else's: %d %+v", code, e)
+	}
+	if code := apiCall(t, addr, agentTok, "POST", path+"/assign", map[string]any{"user_id": nil}, &out); code != http.StatusOK || out.Conversation.AssignedUserID != nil {
+		t.Fatalf("agent release: %d %+v", code, out)
+	}
+
+	// A supervisor (here the admin) assigns by email and by id.
+	for _, c := range []struct {
+		body any
+		code int
+	}{
+		{map[string]any{}, http.StatusBadRequest},
+		{map[string]any{"user_id": agent.ID, "email": "ana@example.test"}, http.StatusBadRequest},
+		{map[string]any{"user_id": "ana"}, http.StatusBadRequest},
+		{map[string]any{"email": "nobody@example.test"}, http.StatusBadRequest},
+		{map[string]any{"user_id": 987654}, http.StatusBadRequest},
+	} {
+		if code := apiCall(t, addr, adminTok, "POST", path+"/assign", c.body, &e); code != c.code || e.Error.Message == "" {
+			t.Errorf("assign %v: %d %+v", c.body, code, e)
+		}
+	}
+	if code := apiCall(t, addr, adminTok, "POST", path+"/assign", map[string]any{"email": "ANA@example.test"}, &out); code != http.StatusOK ||
+		out.Conversation.AssignedUserID == nil || *out.Conversation.AssignedUserID != agent.ID {
+		t.Fatalf("assign by email: %d %+v", code, out)
+	}
+	if code := apiCall(t, addr, adminTok, "POST", path+"/assign", map[string]any{"user_id": 0}, &out); code != http.StatusOK || out.Conversation.AssignedUserID != nil {
+		t.Fatalf("unassign with 0: %d %+v", code, out)
+	}
+
+	// Tags: added (cleaned), listed, removed by name.
+	if code := apiCall(t, addr, agentTok, "POST", path+"/tags", map[string]string{"name": "  Needs Refund "}, &out); code != http.StatusOK ||
+		strings.Join(out.Tags, ",") != "needs refund" {
+		t.Fatalf("add tag: %d %+v", code, out)
+	}
+	if code := apiCall(t, addr, agentTok, "POST", path+"/tags", map[string]string{"name": ""}, &e); code != http.StatusBadRequest {
+		t.Errorf("empty tag: %d", code)
+	}
+	if code := apiCall(t, addr, agentTok, "DELETE", path+"/tags/"+url.PathEscape("needs refund"), nil, &out); code != http.StatusOK || len(out.Tags) != 0 {
+		t.Fatalf("remove tag: %d %+v", code, out)
+	}
+
+	recs, _, err := s.inst.db.AuditEntries(ctx, baton.AuditQuery{Subject: subject, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]int{}
+	for _, r := range recs {
+		if r.ActorID == nil {
+			continue
+		}
+		actions[r.Action]++
+		if !strings.Contains(r.Detail, `"via": "api"`) {
+			t.Errorf("%s line not marked as API: %s", r.Action, r.Detail)
+		}
+	}
+	want := map[string]int{"conversation.claim": 1, "conversation.assign": 1, "conversation.unassign": 2, "tag.add": 1, "tag.remove": 1}
+	for a, n := range want {
+		if actions[a] != n {
+			t.Errorf("audit lines for %s: %d, want %d (all: %v)", a, actions[a], n, actions)
+		}
+	}
+}

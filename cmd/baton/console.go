@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/baton-chat/baton/internal/apiwebhook"
 	"github.com/baton-chat/baton/internal/baton"
 	"github.com/baton-chat/baton/internal/conversation"
 	"github.com/baton-chat/baton/internal/graph"
@@ -201,7 +202,10 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		Unsupported: extendUnsupported, Audit: db, IdleReturn: c.IdleReturn, Wake: cp.timerWake, Now: c.clock(),
 		Logger: log.With("component", "timers"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
 	cp.web.IdleWarning = cp.timers.Warning
-	cp.wg.Add(5)
+	// Outgoing webhooks: read from durable rows, so nothing here calls it.
+	hooks := &apiwebhook.Worker{Store: db, Page: page, Now: c.clock(), Logger: log.With("component", "webhooks")}
+	cp.wg.Add(6)
+	go func() { defer cp.wg.Done(); hooks.Run(ctx) }()
 	go func() { defer cp.wg.Done(); cp.team.Run(ctx) }()
 	go func() { defer cp.wg.Done(); cp.timers.Run(ctx) }()
 	go func() { defer cp.wg.Done(); worker.Run(ctx) }()
