@@ -19,8 +19,8 @@ import (
 // Timing of deliveries. A receiver gets 10 s to answer (long enough for a
 // CRM doing a database write, short enough that a hung one frees its
 // sender soon); failures retry from 10 s, doubling to an hour, for a day:
-// a receiver down for a night still gets everything, in order per
-// endpoint, when it comes back.
+// a receiver down for a night still gets everything when it comes back
+// (not necessarily in order: receivers sort by the event's "at").
 const (
 	AttemptTimeout = 10 * time.Second
 	firstBackoff   = 10 * time.Second
