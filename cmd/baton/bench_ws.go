@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +43,10 @@ type wsBench struct {
 	// memprofile: where to write a heap profile taken with the idle
 	// sockets open, to see what a socket costs.
 	memprofile string
-	now        func() time.Time
+	// clientsOf: this process is the idle sockets' client end, opened to
+	// this address (see idleClients).
+	clientsOf string
+	now       func() time.Time
 	// out receives the breakdowns printed along the way.
 	out io.Writer
 }
@@ -55,9 +60,17 @@ func runBenchWS(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.DurationVar(&b.duration, "duration", 10*time.Second, "length of each measured run")
 	fs.IntVar(&b.broadcast, "broadcast", 2000, "sockets on one instance for the broadcast run (0: skip)")
 	fs.StringVar(&b.memprofile, "memprofile", "", "write a heap profile with the idle sockets open to this file")
-	fs.IntVar(&b.idle, "idle", 5000, "idle sockets for the memory figure (0: skip; each costs two file descriptors here)")
+	fs.IntVar(&b.idle, "idle", 5000, "idle sockets for the memory figure (0: skip; each costs a file descriptor here and one in a child process)")
+	fs.StringVar(&b.clientsOf, "idle-clients-of", "", "used by the benchmark itself: be the child process that holds -idle sockets to this address open until stdin closes (cookie in "+benchCookieEnv+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if b.clientsOf != "" {
+		if err := idleClients(b.clientsOf, os.Getenv(benchCookieEnv), b.idle, os.Stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "baton bench ws: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if b.sockets < 1 || b.rate <= 0 || b.duration <= 0 || b.broadcast < 0 || b.idle < 0 {
 		fmt.Fprintln(stderr, "baton bench ws: -sockets, -rate and -duration must be positive")
@@ -126,7 +139,7 @@ func (b *wsBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "two instances on one PostgreSQL; GOMAXPROCS=%d; clients in the same process\n", runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "two instances on one PostgreSQL; GOMAXPROCS=%d; latency clients in the same process, idle clients in a child process\n", runtime.GOMAXPROCS(0))
 
 	res, err := b.latency(ctx, p, b.sockets, []string{p.a.Addr(), p.b.Addr()}, b.rate)
 	if err != nil {
@@ -144,11 +157,11 @@ func (b *wsBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 		res.print(stdout, fmt.Sprintf("broadcast, 1 instance, %d sockets, %g webhooks/s", b.broadcast, rate))
 	}
 	if b.idle > 0 {
-		per, err := b.idleMemory(p.a.Addr(), p.cookie, b.idle)
+		per, err := b.idleMemory(ctx, p.a, p.cookie, b.idle, stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "idle authenticated socket: %.1f KiB each over %d sockets (Go heap + stacks, server and raw client in one process)\n", per/1024, b.idle)
+		fmt.Fprintf(stdout, "idle authenticated socket: %.1f KiB each over %d sockets (server's Go heap + stacks; the clients are in a child process)\n", per/1024, b.idle)
 	}
 	return nil
 }
@@ -331,10 +344,15 @@ func benchWebhook(page, psid, mid string, now time.Time) string {
 		page, ts, psid, page, ts, mid)
 }
 
-// idleMemory opens n authenticated sockets with minimal raw clients (a
-// connection and nothing else: no goroutine, no buffer) and returns the
-// growth of the Go heap and stacks per socket.
-func (b *wsBench) idleMemory(addr string, cookie *http.Cookie, n int) (float64, error) {
+// benchCookieEnv passes the session cookie to the idle clients' process
+// (not on its command line, where ps shows it).
+const benchCookieEnv = "BATON_BENCH_COOKIE"
+
+// idleMemory has a child process open n authenticated sockets to inst
+// with minimal raw clients (a connection and nothing else) and returns
+// the growth of this process's Go heap and stacks per socket: the
+// server's share alone, as the clients live elsewhere.
+func (b *wsBench) idleMemory(ctx context.Context, inst *instance, cookie *http.Cookie, n int, stderr io.Writer) (float64, error) {
 	var heap, stack [2]uint64
 	var goroutines [2]int
 	measure := func(at int) uint64 {
@@ -345,34 +363,47 @@ func (b *wsBench) idleMemory(addr string, cookie *http.Cookie, n int) (float64, 
 		heap[at], stack[at], goroutines[at] = m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
 		return m.HeapInuse + m.StackInuse
 	}
-	before := measure(0)
-	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://" + addr +
-		"\r\nCookie: " + cookie.String() + "\r\n\r\n"
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return 0, fmt.Errorf("idle socket %d: %w", i, err)
-		}
-		conns = append(conns, c)
-		if _, err := io.WriteString(c, req); err != nil {
-			return 0, fmt.Errorf("idle socket %d: %w", i, err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReaderSize(c, 512), nil)
-		if err != nil {
-			return 0, fmt.Errorf("idle socket %d: %w", i, err)
-		}
-		if resp.StatusCode != http.StatusSwitchingProtocols {
-			return 0, fmt.Errorf("idle socket %d: status %d", i, resp.StatusCode)
-		}
+	// Sockets of the latency runs are still closing: wait for them to go.
+	if err := b.waitSockets(ctx, inst, 0); err != nil {
+		return 0, err
 	}
-	// Let every writer goroutine send its hello and settle.
+	before := measure(0)
+	if b.memprofile != "" {
+		// Every allocation of the sockets sampled, not one per 512 KiB:
+		// the profile is for reading a socket's cost item by item.
+		runtime.MemProfileRate = 1
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("find this program for the idle clients: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "ws", "-idle", strconv.Itoa(n), "-idle-clients-of", inst.Addr())
+	cmd.Env = append(os.Environ(), benchCookieEnv+"="+cookie.String())
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, fmt.Errorf("idle clients: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("idle clients: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start the idle clients: %w", err)
+	}
+	defer func() {
+		stdin.Close() // the child closes its sockets and exits
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		return 0, fmt.Errorf("the idle clients did not open their sockets (%q, %v)", line, err)
+	}
+	if err := b.waitSockets(ctx, inst, n); err != nil {
+		return 0, err
+	}
+	// Let every socket's greeting go out and settle.
 	time.Sleep(time.Second)
 	after := measure(1)
 	if b.memprofile != "" {
@@ -392,6 +423,92 @@ func (b *wsBench) idleMemory(addr string, cookie *http.Cookie, n int) (float64, 
 		float64(heap[1]-heap[0])/1024/float64(n), float64(stack[1]-stack[0])/1024/float64(n),
 		float64(goroutines[1]-goroutines[0])/float64(n))
 	return float64(after-before) / float64(n), nil
+}
+
+// waitSockets waits until inst holds n websockets: a bounded wait, not a
+// measure.
+func (b *wsBench) waitSockets(ctx context.Context, inst *instance, n int) error {
+	deadline := b.now().Add(30 * time.Second)
+	for inst.cons.hub.Count() != n {
+		if b.now().After(deadline) {
+			return fmt.Errorf("the instance holds %d websockets, want %d", inst.cons.hub.Count(), n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// idleClients is the child process of idleMemory: it opens n sockets to
+// addr, says "ready" on out, and keeps them open until in closes. Each
+// answers the server's pings, as a browser does, so that opening many
+// sockets on a loaded box may take longer than the ping interval.
+func idleClients(addr, cookie string, n int, in io.Reader, out io.Writer) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://" + addr +
+		"\r\nCookie: " + cookie + "\r\n\r\n"
+	for i := range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("idle socket %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, req); err != nil {
+			return fmt.Errorf("idle socket %d: %w", i, err)
+		}
+		br := bufio.NewReaderSize(c, 512)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return fmt.Errorf("idle socket %d: %w", i, err)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			return fmt.Errorf("idle socket %d: status %d", i, resp.StatusCode)
+		}
+		go answerPings(c, br)
+	}
+	if _, err := io.WriteString(out, "ready\n"); err != nil {
+		return fmt.Errorf("say ready: %w", err)
+	}
+	_, err := io.Copy(io.Discard, in)
+	return err
+}
+
+// answerPings reads a raw client's socket (short, unmasked server frames)
+// and answers each ping with a pong, until the socket ends.
+func answerPings(c net.Conn, br *bufio.Reader) {
+	var h [2]byte
+	for {
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return
+		}
+		n := int(h[1] & 0x7f)
+		if n >= 126 {
+			return // the server sends nothing that long
+		}
+		// A client frame: FIN + opcode, masked length, a zero mask key.
+		frame := make([]byte, 6+n)
+		frame[0], frame[1] = 0x80|0xa, 0x80|byte(n)
+		if _, err := io.ReadFull(br, frame[6:]); err != nil {
+			return
+		}
+		switch h[0] & 0x0f {
+		case 0x9: // ping
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		case 0x8: // close
+			return
+		}
+	}
 }
 
 // benchSignIn signs in through the login form and returns the cookie.
