@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/baton-chat/baton/internal/messenger"
-	"github.com/baton-chat/baton/internal/pgserver"
 	"github.com/coder/websocket"
 )
 
@@ -324,69 +322,4 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "flat: goroutines and live heap back to the baseline")
 	return nil
-}
-
-// startBenchPair starts a private PostgreSQL in a fresh directory, a
-// Graph API stub and two Baton instances on them, and signs in the bench
-// admin; stop undoes it all.
-func startBenchPair(ctx context.Context, stderr io.Writer) (p *wsBenchPair, stop func(), err error) {
-	var undo []func()
-	stop = func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
-	dir, err := os.MkdirTemp("/tmp", "bw-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("create data dir: %w", err)
-	}
-	undo = append(undo, func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o711); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
-	}
-	fmt.Fprintf(stderr, "starting a private PostgreSQL under %s\n", dir)
-	srv, err := pgserver.Start(ctx, filepath.Join(dir, "pg"), pgserver.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	undo = append(undo, func() { srv.Stop() })
-	if err := ensureDatabase(ctx, srv, "baton"); err != nil {
-		return nil, nil, err
-	}
-	graphURL, stopGraph, err := startGraphStub()
-	if err != nil {
-		return nil, nil, err
-	}
-	undo = append(undo, stopGraph)
-	p = &wsBenchPair{secret: randomHex(16), page: randomDigits(15)}
-	env := Env{
-		"DATABASE_URL": srv.DSN("baton"), "BATON_DATA": dir, "BATON_ADDR": "127.0.0.1:0",
-		"MESSENGER_APP_ID": randomDigits(15), "MESSENGER_APP_SECRET": p.secret,
-		"MESSENGER_VERIFY_TOKEN": randomHex(8), "MESSENGER_PAGE_ID": p.page,
-		"MESSENGER_PAGE_TOKEN": randomHex(16), "GRAPH_API_URL": graphURL,
-		"BATON_LOG_LEVEL": "error", "BATON_LOG_FORMAT": "text",
-		"BATON_ADMIN_EMAIL": "bench@baton.local", "BATON_ADMIN_PASSWORD": "bench-password-123",
-	}
-	c, err := loadConfig(env, false)
-	if err != nil {
-		return nil, nil, fmt.Errorf("configuration: %w", err)
-	}
-	log := newLogger(c, stderr)
-	for _, slot := range []**instance{&p.a, &p.b} {
-		inst, err := startInstance(ctx, c, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		undo = append(undo, func() { inst.Shutdown() })
-		*slot = inst
-	}
-	if p.cookie, err = benchSignIn(p.a.Addr(), "bench@baton.local", "bench-password-123"); err != nil {
-		return nil, nil, err
-	}
-	return p, stop, nil
 }

@@ -90,30 +90,44 @@ type wsBenchPair struct {
 	cookie       *http.Cookie
 }
 
-func (b *wsBench) run(ctx context.Context, stdout, stderr io.Writer) error {
+// startBenchPair starts a private PostgreSQL in a fresh directory, a
+// Graph API stub and two Baton instances on them, and signs in the bench
+// admin; stop undoes it all.
+func startBenchPair(ctx context.Context, stderr io.Writer) (p *wsBenchPair, stop func(), err error) {
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	dir, err := os.MkdirTemp("/tmp", "bw-")
 	if err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	undo = append(undo, func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o711); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
 	fmt.Fprintf(stderr, "starting a private PostgreSQL under %s\n", dir)
 	srv, err := pgserver.Start(ctx, filepath.Join(dir, "pg"), pgserver.Options{})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer srv.Stop()
+	undo = append(undo, func() { srv.Stop() })
 	if err := ensureDatabase(ctx, srv, "baton"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	graphURL, stopGraph, err := startGraphStub()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer stopGraph()
-	p := &wsBenchPair{secret: randomHex(16), page: randomDigits(15)}
+	undo = append(undo, stopGraph)
+	p = &wsBenchPair{secret: randomHex(16), page: randomDigits(15)}
 	env := Env{
 		"DATABASE_URL": srv.DSN("baton"), "BATON_DATA": dir, "BATON_ADDR": "127.0.0.1:0",
 		"MESSENGER_APP_ID": randomDigits(15), "MESSENGER_APP_SECRET": p.secret,
@@ -124,21 +138,29 @@ func (b *wsBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	c, err := loadConfig(env, false)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	log := newLogger(c, stderr)
 	for _, slot := range []**instance{&p.a, &p.b} {
 		inst, err := startInstance(ctx, c, log)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer inst.Shutdown()
+		undo = append(undo, func() { inst.Shutdown() })
 		*slot = inst
 	}
-	p.cookie, err = benchSignIn(p.a.Addr(), "bench@baton.local", "bench-password-123")
+	if p.cookie, err = benchSignIn(p.a.Addr(), "bench@baton.local", "bench-password-123"); err != nil {
+		return nil, nil, err
+	}
+	return p, stop, nil
+}
+
+func (b *wsBench) run(ctx context.Context, stdout, stderr io.Writer) error {
+	p, stop, err := startBenchPair(ctx, stderr)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	fmt.Fprintf(stdout, "two instances on one PostgreSQL; GOMAXPROCS=%d; latency clients in the same process, idle clients in a child process\n", runtime.GOMAXPROCS(0))
 
 	res, err := b.latency(ctx, p, b.sockets, []string{p.a.Addr(), p.b.Addr()}, b.rate)
