@@ -145,46 +145,20 @@
 
   // ---- the websocket --------------------------------------------------
 
-  var backoff = 500, everOpen = false;
-
-  function connect() {
-    var proto = location.protocol === "https:" ? "wss://" : "ws://";
-    var ws;
-    try { ws = new WebSocket(proto + location.host + "/ws"); } catch (e) { retry(); return; }
-    ws.onopen = function () {
-      backoff = 500;
-      document.documentElement.removeAttribute("data-offline");
-      // After any gap, re-read everything shown: nothing missed, nothing doubled.
-      if (everOpen) { refreshList(); refreshConversation(); }
-      everOpen = true;
-    };
-    ws.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.type === "change") {
-        refreshList();
-        if (String(msg.conversation) === currentConversation()) {
-          var shown = parseInt(consoleEl.getAttribute("data-seq") || "0", 10);
-          if (!msg.seq || msg.seq > shown) refreshConversation();
-        }
-      } else if (msg.type === "resync") {
-        refreshList();
-        refreshConversation();
+  // static/live.js keeps the socket; after any gap, re-read everything
+  // shown.
+  window.BatonLive.connect(function (msg) {
+    if (msg.type === "change") {
+      refreshList();
+      if (String(msg.conversation) === currentConversation()) {
+        var shown = parseInt(consoleEl.getAttribute("data-seq") || "0", 10);
+        if (!msg.seq || msg.seq > shown) refreshConversation();
       }
-    };
-    ws.onclose = function () {
-      document.documentElement.setAttribute("data-offline", "");
-      retry();
-    };
-  }
-
-  function retry() {
-    var wait = backoff + Math.random() * backoff;
-    backoff = Math.min(backoff * 2, 10000);
-    setTimeout(connect, wait);
-  }
-
-  connect();
+    } else if (msg.type === "resync") {
+      refreshList();
+      refreshConversation();
+    }
+  }, function () { refreshList(); refreshConversation(); });
 
   // Presence: while a conversation is open and the tab visible, tell the
   // server every 15 s, so other agents see "Ana is viewing".

@@ -23,33 +23,9 @@
     }, 150);
   }
 
-  var backoff = 500, everOpen = false;
-  function connect() {
-    var proto = location.protocol === "https:" ? "wss://" : "ws://";
-    var ws;
-    try { ws = new WebSocket(proto + location.host + "/ws"); } catch (e) { retry(); return; }
-    ws.onopen = function () {
-      backoff = 500;
-      document.documentElement.removeAttribute("data-offline");
-      if (everOpen) refresh();
-      everOpen = true;
-    };
-    ws.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.type === "change" || msg.type === "resync") refresh();
-    };
-    ws.onclose = function () {
-      document.documentElement.setAttribute("data-offline", "");
-      retry();
-    };
-  }
-  function retry() {
-    var wait = backoff + Math.random() * backoff;
-    backoff = Math.min(backoff * 2, 10000);
-    setTimeout(connect, wait);
-  }
-  connect();
+  window.BatonLive.connect(function (msg) {
+    if (msg.type === "change" || msg.type === "resync") refresh();
+  }, refresh);
   setInterval(refresh, 60000);
 
   document.addEventListener("submit", function (ev) {

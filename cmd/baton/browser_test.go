@@ -383,6 +383,38 @@ func TestBrowserRequestControl(t *testing.T) {
 	waitFor(t, "the reply on Messenger", func() bool { return s.pageSays(psid, demoBatonAppID, "a person here") })
 }
 
+// The live watch in the browser: a supervisor keeps /watch open; a
+// person's exchange with the bot appears and grows without a reload, and
+// "Request control" with a reason hands the thread to Baton (the demo bot
+// honours requests), after which it leaves the watch.
+func TestBrowserWatchLive(t *testing.T) {
+	s := bootStack(t, nil)
+	ctx := browsertest.New(t)
+	signIn(t, ctx, s, s.admin.Email, adminPassword)
+	do(t, ctx, "open the live watch", chromedp.Navigate(s.ConsoleURL+"/watch"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="watch-list-area"]`)))
+	markPage(t, ctx)
+
+	psid := s.newPerson("Wendy", "Watts")
+	s.say(psid, "what are your opening hours?")
+	item := `Array.from(document.querySelectorAll('[data-testid="watch-item"]')).find(function (li) {
+		return li.querySelector('[data-testid="watch-name"]').textContent.trim() === "Wendy Watts"; })`
+	waitJS(t, ctx, "Wendy on the watch with the bot's answer", `(function () { var li = `+item+`;
+		return !!li && li.querySelector('[data-testid="watch-stream"]').textContent.indexOf("Monday") >= 0; })()`)
+	s.say(psid, "and is the shop open on holidays?")
+	waitJS(t, ctx, "her next line, live", `(function () { var li = `+item+`;
+		return !!li && li.querySelector('[data-testid="watch-stream"]').textContent.indexOf("open on holidays") >= 0; })()`)
+	stillSamePage(t, ctx, "the watch updating")
+
+	do(t, ctx, "request control with a reason",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="watch-reason"]`), "Asked twice about hours"),
+		chromedp.Click(chromedp.CSS(`[data-testid="watch-request"]`)),
+	)
+	waitFor(t, "control handed to Baton", func() bool { c := s.conversationOf(psid); return c != nil && c.Status == baton.StatusOpen })
+	waitJS(t, ctx, "Wendy gone from the watch", `!(`+item+`)`)
+	stillSamePage(t, ctx, "the request")
+}
+
 // Markup in a message is text: the list and the thread show it literally
 // and no element is created from it.
 func TestBrowserScriptIsText(t *testing.T) {
