@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -199,6 +200,24 @@ type chaosProxy struct {
 	failures atomic.Int64
 	srv      *http.Server
 	URL      string
+	// trap, when set, is sprung by the next request the proxy has written
+	// whole to its backend: that instance is then mid-delivery.
+	trap atomic.Pointer[chaosTrap]
+}
+
+// chaosTrap waits for a request to one backend.
+type chaosTrap struct {
+	backend string
+	sprung  chan struct{}
+	once    sync.Once
+}
+
+// trapNext arms a trap for the next request written to backend; the
+// channel closes once one has been (the caller then kills the backend).
+func (p *chaosProxy) trapNext(backend string) <-chan struct{} {
+	tr := &chaosTrap{backend: backend, sprung: make(chan struct{})}
+	p.trap.Store(tr)
+	return tr.sprung
 }
 
 func startChaosProxy(t *testing.T, backends ...string) *chaosProxy {
@@ -208,6 +227,17 @@ func startChaosProxy(t *testing.T, backends ...string) *chaosProxy {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			b := p.backends[(p.next.Add(1)-1)%uint64(len(p.backends))]
 			r.SetURL(&url.URL{Scheme: "http", Host: b})
+			if tr := p.trap.Load(); tr != nil && tr.backend == b {
+				// Sprung once the whole request is on the wire: the
+				// instance is then parsing or committing it (or, rarely,
+				// has answered already when the kill lands).
+				trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+					if p.trap.CompareAndSwap(tr, nil) {
+						tr.once.Do(func() { close(tr.sprung) })
+					}
+				}}
+				r.Out = r.Out.WithContext(httptrace.WithClientTrace(r.Out.Context(), trace))
+			}
 		},
 		Transport: &http.Transport{
 			DialContext:     (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
