@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/baton-chat/baton/internal/baton"
+	"github.com/baton-chat/baton/internal/pgtest"
 )
 
 // The fetcher's work list: never-fetched conversations, oldest first, minus
@@ -135,5 +136,18 @@ func TestRetryOutboxCheck(t *testing.T) {
 	}
 	if _, err := f.db.RetryOutbox(ctx, 987654, ownedOnly); baton.ErrorCode(err) != baton.ENOTFOUND {
 		t.Errorf("retry of no such message: %v, want not found", err)
+	}
+}
+
+// Baton's connections plan prepared statements for each run's
+// parameters: a generic plan cached while a table is small stays bad.
+func TestConnectionsPlanEachRun(t *testing.T) {
+	db := pgtest.DB(t)
+	var mode string
+	if err := db.Get(&mode, `show plan_cache_mode`); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_custom_plan" {
+		t.Errorf("plan_cache_mode = %q, want force_custom_plan", mode)
 	}
 }

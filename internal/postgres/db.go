@@ -65,7 +65,12 @@ func (c *stmtCache) prepared(ctx context.Context, tx *sqlx.Tx, q string) (*sqlx.
 
 // Open connects to dsn and checks the connection.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	// Prepared statements (the ingest batch's) are planned for their
+	// parameters on every run: a generic plan cached while a table was
+	// small (a seq scan of conversations, joined by hash) would stay as
+	// the table grows, and did. Planning is cheap next to what a bad plan
+	// costs; one round trip instead of two is what preparing buys.
+	db, err := sqlx.Open("postgres", withParam(dsn, "plan_cache_mode", "force_custom_plan"))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

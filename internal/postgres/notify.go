@@ -169,20 +169,27 @@ func Listen(ctx context.Context, dsn string, log *slog.Logger, channels []string
 // withApplicationName sets application_name on a DSN (URL or key=value
 // form) unless it already has one.
 func withApplicationName(dsn, name string) string {
+	return withParam(dsn, "application_name", name)
+}
+
+// withParam adds a connection parameter to dsn (URL or key=value form)
+// unless dsn sets it already; lib/pq sends parameters it does not know
+// itself to the server as run-time settings.
+func withParam(dsn, key, value string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			return dsn
 		}
 		q := u.Query()
-		if q.Get("application_name") == "" {
-			q.Set("application_name", name)
+		if q.Get(key) == "" {
+			q.Set(key, value)
 		}
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	if strings.Contains(dsn, "application_name=") {
+	if strings.Contains(dsn, key+"=") {
 		return dsn
 	}
-	return strings.TrimSpace(dsn + " application_name=" + name)
+	return strings.TrimSpace(dsn + " " + key + "=" + value)
 }
