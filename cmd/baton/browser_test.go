@@ -479,9 +479,12 @@ func TestBrowserFailedThenRetry(t *testing.T) {
 }
 
 // The composer tells the agent which mode the next message uses: past
-// 24 h the HUMAN_AGENT tag; past 7 days a refusal in plain words.
+// 24 h the HUMAN_AGENT tag; past 7 days a refusal in plain words. The
+// emulator runs in classic mode, where threads never go idle: in routing
+// mode an unworked thread expires after 24 h (PROTOCOL.md §2) and Baton
+// closes it as expired, which would race the agent's reply at 25 h.
 func TestBrowserWindowHumanAgent(t *testing.T) {
-	s := bootStack(t, nil)
+	s := bootStack(t, Env{"EMULATOR_MODE": "classic"})
 	psid := handedOver(t, s, "Aiko", "Tanaka")
 	s.advance(25 * time.Hour)
 	ctx := browsertest.New(t)

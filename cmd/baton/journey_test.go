@@ -152,9 +152,11 @@ func TestJourneyRequestControl(t *testing.T) {
 }
 
 // The window: past 24 h a reply goes out with the HUMAN_AGENT tag; past
-// 7 days Baton refuses before calling Facebook.
+// 7 days Baton refuses before calling Facebook. Classic mode: threads
+// never go idle there, so the platform's 24 h expiry (routing mode) cannot
+// close the conversation before the reply.
 func TestJourneyMessagingWindow(t *testing.T) {
-	s := bootStack(t, nil)
+	s := bootStack(t, Env{"EMULATOR_MODE": "classic"})
 	ctx := context.Background()
 	psid := s.newPerson("Aiko", "Tanaka")
 	s.say(psid, "agent please")
