@@ -236,7 +236,8 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if err := socks.run(lctx, p, b.sockets); err != nil {
 			return err
 		}
-		go load.run(lctx)
+		loading := make(chan struct{})
+		go func() { defer close(loading); load.run(lctx) }()
 		tick := time.NewTicker(b.interval)
 		defer tick.Stop()
 		end := time.After(d)
@@ -255,6 +256,9 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 			case <-end:
 				emit() // the last, partial interval
 				cancel()
+				// The sender has stopped adding requests before anyone
+				// waits for those in flight.
+				<-loading
 				socks.wg.Wait()
 				return nil
 			case <-tick.C:
