@@ -139,13 +139,16 @@ func chatShowsJS(text string) string {
 	return `Array.from(document.querySelectorAll('#log li.page .bubble')).some(function (b) { return b.textContent.indexOf(` + jsq(text) + `) >= 0; })`
 }
 
-// openConversation clicks name in the list and waits for its pane.
+// openConversation clicks name in the list and waits for its pane, the
+// whole document parsed: the page arrives in chunks, and its header (with
+// the title) can be in the DOM before the thread below it is.
 func openConversation(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	waitJS(t, ctx, name+" in the list", listItemJS(name))
 	evalJS[chromedp.Void](t, ctx, listItemJS(name)+`.querySelector('a').click()`)
 	waitJS(t, ctx, "the conversation with "+name,
-		`(function () { var h = document.querySelector('[data-testid="conversation-title"]'); return h && h.textContent.trim() === `+jsq(name)+`; })()`)
+		`(function () { var h = document.querySelector('[data-testid="conversation-title"]');
+			return document.readyState !== "loading" && !!h && h.textContent.trim() === `+jsq(name)+`; })()`)
 }
 
 // personTab opens the emulator's Messenger page in a second tab and
