@@ -442,6 +442,24 @@ func (s *Server) apiTeam() (*conversation.Team, error) {
 	return &api, nil
 }
 
+// apiTeamAct loads the conversation (as reading it would), runs act with
+// the API's Team service, and answers with the conversation as it is
+// then.
+func (s *Server) apiTeamAct(r *http.Request, u *baton.User, act func(t *conversation.Team, c *baton.Conversation) error) (int, any, error) {
+	c, err := s.apiLoad(r, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := s.apiTeam()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := act(t, c); err != nil {
+		return 0, nil, err
+	}
+	return s.apiChanged(r, c.ID)
+}
+
 // apiChanged answers an assignment or tag action with the conversation
 // as it is now, with its tags.
 func (s *Server) apiChanged(r *http.Request, id int64) (int, any, error) {
@@ -463,42 +481,41 @@ func (s *Server) apiChanged(r *http.Request, id int64) (int, any, error) {
 // apiClaim: POST /api/v1/conversations/{id}/claim — the token's user takes
 // an open conversation nobody else has.
 func (s *Server) apiClaim(r *http.Request, u *baton.User) (int, any, error) {
-	c, err := s.apiLoad(r, u)
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.apiTeam()
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := t.Claim(r.Context(), u, c.ID); err != nil {
-		return 0, nil, err
-	}
-	return s.apiChanged(r, c.ID)
+	return s.apiTeamAct(r, u, func(t *conversation.Team, c *baton.Conversation) error {
+		return t.Claim(r.Context(), u, c.ID)
+	})
 }
 
 // apiAssign: POST /api/v1/conversations/{id}/assign {"user_id": N} or
 // {"email": "…"}; null, 0 or "" unassigns. Supervisors assign anyone; an
 // agent may only release their own, as in the console.
 func (s *Server) apiAssign(r *http.Request, u *baton.User) (int, any, error) {
-	c, err := s.apiLoad(r, u)
-	if err != nil {
-		return 0, nil, err
-	}
+	return s.apiTeamAct(r, u, func(t *conversation.Team, c *baton.Conversation) error {
+		to, err := s.apiAssignee(r)
+		if err != nil {
+			return err
+		}
+		return t.Assign(r.Context(), u, c.ID, to)
+	})
+}
+
+// apiAssignee reads the assign call's body: the user to assign to, or 0
+// to unassign.
+func (s *Server) apiAssignee(r *http.Request) (int64, error) {
 	var in map[string]json.RawMessage
 	if err := decodeJSON(r, &in); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	rawID, hasID := in["user_id"]
 	rawEmail, hasEmail := in["email"]
 	var to int64
 	switch {
 	case hasID == hasEmail:
-		return 0, nil, baton.Errorf(baton.EINVALID, `Send {"user_id": N} or {"email": "…"} (null unassigns).`)
+		return 0, baton.Errorf(baton.EINVALID, `Send {"user_id": N} or {"email": "…"} (null unassigns).`)
 	case hasID:
 		var id *int64
 		if err := json.Unmarshal(rawID, &id); err != nil || (id != nil && *id < 0) {
-			return 0, nil, baton.Errorf(baton.EINVALID, "user_id is a user's id, or null to unassign.")
+			return 0, baton.Errorf(baton.EINVALID, "user_id is a user's id, or null to unassign.")
 		}
 		if id != nil {
 			to = *id
@@ -506,68 +523,43 @@ func (s *Server) apiAssign(r *http.Request, u *baton.User) (int, any, error) {
 	default:
 		var email *string
 		if err := json.Unmarshal(rawEmail, &email); err != nil {
-			return 0, nil, baton.Errorf(baton.EINVALID, "email is a user's email, or null to unassign.")
+			return 0, baton.Errorf(baton.EINVALID, "email is a user's email, or null to unassign.")
 		}
 		if email != nil && strings.TrimSpace(*email) != "" {
 			if s.cfg.Users == nil {
-				return 0, nil, baton.Errorf(baton.EUNAVAILABLE, "Users are not configured.")
+				return 0, baton.Errorf(baton.EUNAVAILABLE, "Users are not configured.")
 			}
 			target, err := s.cfg.Users.UserByEmail(r.Context(), strings.TrimSpace(*email))
 			if baton.ErrorCode(err) == baton.ENOTFOUND {
-				return 0, nil, baton.Errorf(baton.EINVALID, "Pick an enabled user to assign to.")
+				return 0, baton.Errorf(baton.EINVALID, "Pick an enabled user to assign to.")
 			}
 			if err != nil {
-				return 0, nil, err
+				return 0, err
 			}
 			to = target.ID
 		}
 	}
-	t, err := s.apiTeam()
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := t.Assign(r.Context(), u, c.ID, to); err != nil {
-		return 0, nil, err
-	}
-	return s.apiChanged(r, c.ID)
+	return to, nil
 }
 
 // apiAddTag: POST /api/v1/conversations/{id}/tags {"name": "…"} — applies
 // a tag, creating it when new.
 func (s *Server) apiAddTag(r *http.Request, u *baton.User) (int, any, error) {
-	c, err := s.apiLoad(r, u)
-	if err != nil {
-		return 0, nil, err
-	}
-	var in struct {
-		Name string `json:"name"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
-		return 0, nil, err
-	}
-	t, err := s.apiTeam()
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := t.AddTag(r.Context(), u, c.ID, in.Name); err != nil {
-		return 0, nil, err
-	}
-	return s.apiChanged(r, c.ID)
+	return s.apiTeamAct(r, u, func(t *conversation.Team, c *baton.Conversation) error {
+		var in struct {
+			Name string `json:"name"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+		return t.AddTag(r.Context(), u, c.ID, in.Name)
+	})
 }
 
 // apiRemoveTag: DELETE /api/v1/conversations/{id}/tags/{name} (the name
 // URL-escaped).
 func (s *Server) apiRemoveTag(r *http.Request, u *baton.User) (int, any, error) {
-	c, err := s.apiLoad(r, u)
-	if err != nil {
-		return 0, nil, err
-	}
-	t, err := s.apiTeam()
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := t.RemoveTag(r.Context(), u, c.ID, r.PathValue("name")); err != nil {
-		return 0, nil, err
-	}
-	return s.apiChanged(r, c.ID)
+	return s.apiTeamAct(r, u, func(t *conversation.Team, c *baton.Conversation) error {
+		return t.RemoveTag(r.Context(), u, c.ID, r.PathValue("name"))
+	})
 }
