@@ -112,7 +112,7 @@ func AdminWebhooks(p Page, d AdminWebhooksPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Webhooks</h1><p class=\"hint\">Baton posts signed JSON events to these URLs (see the README, “Outgoing webhooks”). Failed deliveries are retried with backoff for 24 hours.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Outgoing webhooks</h1><p class=\"hint\">Baton posts signed JSON events to these URLs (see the README, “Outgoing webhooks”). Failed deliveries are retried with backoff for 24 hours.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
