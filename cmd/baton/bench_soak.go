@@ -132,11 +132,7 @@ type soakSockets struct {
 
 func (s *soakSockets) run(ctx context.Context, p *wsBenchPair, n int) error {
 	addrs := []string{p.a.Addr(), p.b.Addr()}
-	dial := func(addr string) (*websocket.Conn, error) {
-		h := http.Header{"Origin": {"http://" + addr}, "Cookie": {p.cookie.String()}}
-		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPHeader: h})
-		return c, err
-	}
+	dial := func(addr string) (*websocket.Conn, error) { return p.dial(ctx, addr) }
 	for i := range n {
 		addr := addrs[i%2]
 		c, err := dial(addr)
@@ -223,11 +219,26 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	// Baseline: after a warm-up with the whole load, with every client
 	// gone again, the way the end is measured.
-	quiesce := func() soakMemory {
+	quiesce := func() (soakMemory, error) {
 		load.posts.Wait()
 		load.client.CloseIdleConnections()
-		time.Sleep(3 * time.Second) // server-side connection goroutines notice the close
-		return measureSoak()
+		// The servers have let go of every websocket, and then of the
+		// HTTP connections (their goroutines end on the close; counted
+		// settled once the number stops moving for half a second).
+		ws := &wsBench{now: b.now}
+		for _, inst := range []*instance{p.a, p.b} {
+			if err := ws.waitSockets(ctx, inst, 0); err != nil {
+				return soakMemory{}, err
+			}
+		}
+		n, still := runtime.NumGoroutine(), b.now()
+		for deadline := b.now().Add(10 * time.Second); b.now().Before(deadline) && b.now().Sub(still) < 500*time.Millisecond; {
+			time.Sleep(50 * time.Millisecond)
+			if m := runtime.NumGoroutine(); m != n {
+				n, still = m, b.now()
+			}
+		}
+		return measureSoak(), nil
 	}
 	phase := func(d time.Duration, row func(elapsed, span time.Duration, socks *soakSockets)) error {
 		lctx, cancel := context.WithCancel(ctx)
@@ -270,7 +281,10 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	load.take()
-	base := quiesce()
+	base, err := quiesce()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "baseline after %s warm-up: %d goroutines, heap %s MiB, stacks %s MiB, RSS %s MiB\n",
 		b.warmup, base.goroutines, mib(base.heap), mib(base.stacks), mib(base.rss))
 
@@ -310,7 +324,10 @@ func (b *soakBench) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	end := quiesce()
+	end, err := quiesce()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "after the load, every client gone: %d goroutines (baseline %d), heap %s MiB (baseline %s), stacks %s MiB (baseline %s), RSS %s MiB (baseline %s)\n",
 		end.goroutines, base.goroutines, mib(end.heap), mib(base.heap), mib(end.stacks), mib(base.stacks), mib(end.rss), mib(base.rss))
 	fmt.Fprintf(stdout, "p99 first interval %s, last interval %s\n", fmtMS(first), fmtMS(last))

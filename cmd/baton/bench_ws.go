@@ -90,6 +90,14 @@ type wsBenchPair struct {
 	cookie       *http.Cookie
 }
 
+// dial opens a signed-in websocket to the instance at addr, as the
+// console does (same origin, the session cookie).
+func (p *wsBenchPair) dial(ctx context.Context, addr string) (*websocket.Conn, error) {
+	h := http.Header{"Origin": {"http://" + addr}, "Cookie": {p.cookie.String()}}
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPHeader: h})
+	return c, err
+}
+
 // startBenchPair starts a private PostgreSQL in a fresh directory, a
 // Graph API stub and two Baton instances on them, and signs in the bench
 // admin; stop undoes it all.
@@ -228,9 +236,7 @@ func (b *wsBench) latency(ctx context.Context, p *wsBenchPair, n int, addrs []st
 		readers.Wait()
 	}()
 	for i := range socks {
-		addr := addrs[i%len(addrs)]
-		h := http.Header{"Origin": {"http://" + addr}, "Cookie": {p.cookie.String()}}
-		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPHeader: h})
+		c, err := p.dial(ctx, addrs[i%len(addrs)])
 		if err != nil {
 			return nil, fmt.Errorf("socket %d: %w", i, err)
 		}
@@ -335,7 +341,7 @@ func (b *wsBench) latency(ctx context.Context, p *wsBenchPair, n int, addrs []st
 	deadline := b.now().Add(5 * time.Second)
 	res := &wsLatency{webhooks: total, sockets: n, acks: acked, rejected: int(rejected.Load())}
 	for {
-		res.samples, res.notHeard = res.samples[:0], 0
+		res.samples, res.notHeard, res.missing = res.samples[:0], 0, 0
 		for i, psid := range psids {
 			id, ok := convOf[psid]
 			if !ok {

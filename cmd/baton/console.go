@@ -125,18 +125,12 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		RequestTimeout: c.RequestTimeout, UnassignOnDone: c.UnassignOnDone}
 	svc.Now = c.clock()
 	cp.team = &conversation.Team{Store: db, Team: db, Audit: db, Cap: c.AgentCap, Wake: make(chan struct{}, 1), Now: c.clock(),
-		Logger: log.With("component", "assign"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+		Logger: log.With("component", "assign"), OnChange: cp.announce}
 	cp.web = web.Console{Store: db, Service: svc, Page: page, Hub: cp.hub, Team: cp.team, TeamStore: db}
 	cp.web.Presence = db
-	cp.web.Announce = func(id int64) { cp.Changed(map[int64]int64{id: 0}) }
+	cp.web.Announce = cp.announce
 
 	outboxWake := make(chan struct{}, 1)
-	wake := func(ch chan struct{}) {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
 	listening, err := postgres.Listen(ctx, dsn, log.With("component", "listen"),
 		[]string{postgres.ChangesChannel, postgres.OutboxChannel, postgres.SessionsChannel},
 		func(channel, payload string) {
@@ -194,13 +188,13 @@ func startConsole(ctx context.Context, c Config, db *postgres.DB, dsn string, se
 		}()
 	})
 	worker := &outbox.Worker{Store: db, Graph: g, HumanAgent: humanAgent, Now: c.clock(), Logger: log.With("component", "outbox"),
-		Wake: outboxWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }, Observe: met.ObserveOutbox}
+		Wake: outboxWake, OnChange: cp.announce, Observe: met.ObserveOutbox}
 	fetcher := &conversation.ProfileFetcher{Store: db, Source: g, Logger: log.With("component", "profiles"),
-		Wake: cp.profWake, OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+		Wake: cp.profWake, OnChange: cp.announce}
 	cp.timerWake = make(chan struct{}, 1)
 	cp.timers = &conversation.Timers{Store: db, Console: db, Page: page, Owners: g, Extender: g,
 		Unsupported: extendUnsupported, Audit: db, IdleReturn: c.IdleReturn, Wake: cp.timerWake, Now: c.clock(),
-		Logger: log.With("component", "timers"), OnChange: func(id int64) { cp.Changed(map[int64]int64{id: 0}) }}
+		Logger: log.With("component", "timers"), OnChange: cp.announce}
 	cp.web.IdleWarning = cp.timers.Warning
 	// Outgoing webhooks: read from durable rows, so nothing here calls it.
 	hooks := &apiwebhook.Worker{Store: db, Page: page, Now: c.clock(), Logger: log.With("component", "webhooks")}
@@ -233,33 +227,35 @@ func (cp *consoleParts) Changed(m map[int64]int64) {
 // and the profile fetcher looks for new people.
 func (cp *consoleParts) IngestCommitted(changed []*baton.Conversation) {
 	m := make(map[int64]int64, len(changed))
+	unassigned, unsure := false, false
 	for _, c := range changed {
 		m[c.ID] = c.Seq
+		unassigned = unassigned || (c.Status == baton.StatusOpen && c.AssignedUserID == nil)
+		unsure = unsure || c.OwnerUnsure
 	}
 	cp.Changed(m)
-	select {
-	case cp.profWake <- struct{}{}:
-	default:
+	wake(cp.profWake)
+	if unassigned {
+		cp.team.WakeUp()
 	}
-	for _, c := range changed {
-		if c.Status == baton.StatusOpen && c.AssignedUserID == nil {
-			cp.team.WakeUp()
-			break
-		}
-	}
-	for _, c := range changed {
-		if c.OwnerUnsure {
-			cp.WakeTimers()
-			break
-		}
+	if unsure {
+		cp.WakeTimers()
 	}
 }
 
+// announce tells every browser that one conversation changed, its new
+// sequence number unknown (the workers' changes).
+func (cp *consoleParts) announce(id int64) { cp.Changed(map[int64]int64{id: 0}) }
+
 // WakeTimers starts a scan of the thread timers now rather than at the
 // next tick: an event put an owner in doubt (or a test moved the clock).
-func (cp *consoleParts) WakeTimers() {
+func (cp *consoleParts) WakeTimers() { wake(cp.timerWake) }
+
+// wake signals a worker's wake-up channel without blocking: one pending
+// wake-up is as good as many.
+func wake(ch chan struct{}) {
 	select {
-	case cp.timerWake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
