@@ -59,7 +59,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 		d.Endpoints = append(d.Endpoints, templates.WebhookEndpointRow{Endpoint: e, Deliveries: ds})
 	}
 	d.EventTypes = baton.APIEventTypes
-	d.Location = s.location()
+	d.Location = s.cfg.Console.loc()
 	// The page may carry a new secret: never cache it.
 	s.renderComponent(w, r, status, templates.AdminWebhooks(s.pageData(r, "Webhooks", "webhooks"), d))
 }

@@ -176,18 +176,30 @@ type APIOutboxItem struct {
 	Metadata       string `json:"metadata,omitempty"`
 }
 
-func (s *Server) apiConv(ctx context.Context, c *baton.Conversation) APIConversation {
+// apiConv is c as the API shows it; p (nil: unknown) classifies its owner.
+func apiConv(p *baton.Page, c *baton.Conversation) APIConversation {
 	out := APIConversation{ID: c.ID, PageID: c.PageID, PSID: c.PSID, Name: c.Name(), FirstName: c.FirstName, LastName: c.LastName,
 		Status: string(c.Status), CloseReason: c.CloseReason, OwnerAppID: c.OwnerAppID, AssignedUserID: c.AssignedUserID,
 		RequestedAt: c.RequestedAt, RequestReason: c.RequestReason, Closing: c.Closing, DoneOutcome: c.DoneOutcome,
 		Unread: c.Unread, LastMessageText: c.LastMessageText, LastMessageMS: c.LastMessageMS, LastUserEventMS: c.LastUserEventMS,
 		OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt, Seq: c.Seq, Owner: string(baton.OwnerUnknown)}
-	if s.cfg.Console.Page != nil {
-		if p, err := s.cfg.Console.Page(ctx); err == nil {
-			out.Owner = string(p.OwnerKindOf(c.OwnerAppID))
-		}
+	if p != nil {
+		out.Owner = string(p.OwnerKindOf(c.OwnerAppID))
 	}
 	return out
+}
+
+// apiPage is the connected Page, which classifies owners; nil (owners
+// shown as unknown) when it cannot be read. Read once per request.
+func (s *Server) apiPage(ctx context.Context) *baton.Page {
+	if s.cfg.Console.Page == nil {
+		return nil
+	}
+	p, err := s.cfg.Console.Page(ctx)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 func apiItem(it *baton.OutboxItem) APIOutboxItem {
@@ -240,9 +252,10 @@ func (s *Server) apiListConversations(r *http.Request, u *baton.User) (int, any,
 		return 0, nil, err
 	}
 	out := make([]APIConversation, 0, len(list))
+	p := s.apiPage(r.Context())
 	for _, c := range list {
 		if s.cfg.Console.mayView(u, c) {
-			out = append(out, s.apiConv(r.Context(), c))
+			out = append(out, apiConv(p, c))
 		}
 	}
 	return http.StatusOK, map[string]any{"conversations": out}, nil
@@ -254,7 +267,7 @@ func (s *Server) apiConversation(r *http.Request, u *baton.User) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"conversation": s.apiConv(r.Context(), c)}, nil
+	return http.StatusOK, map[string]any{"conversation": apiConv(s.apiPage(r.Context()), c)}, nil
 }
 
 // apiMessages: GET /api/v1/conversations/{id}/messages?before=&limit=
@@ -475,7 +488,7 @@ func (s *Server) apiChanged(r *http.Request, id int64) (int, any, error) {
 	for i, t := range tags {
 		names[i] = t.Name
 	}
-	return http.StatusOK, map[string]any{"conversation": s.apiConv(r.Context(), c), "tags": names}, nil
+	return http.StatusOK, map[string]any{"conversation": apiConv(s.apiPage(r.Context()), c), "tags": names}, nil
 }
 
 // apiClaim: POST /api/v1/conversations/{id}/claim — the token's user takes

@@ -42,14 +42,9 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 			d.Owners[x.ID] = x.Email
 		}
 	}
-	d.Location = s.location()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// The page may carry a new secret: never cache it.
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := templates.Tokens(s.pageData(r, "API tokens", "tokens"), d).Render(r.Context(), w); err != nil {
-		s.log.Warn("render tokens", "err", err)
-	}
+	d.Location = s.cfg.Console.loc()
+	// The page may carry a new secret: renderComponent never lets it be cached.
+	s.renderComponent(w, r, status, templates.Tokens(s.pageData(r, "API tokens", "tokens"), d))
 }
 
 // createToken makes a token for the signed-in user and shows its secret

@@ -157,7 +157,7 @@ func (s *Server) writeAudit(ctx context.Context, e baton.AuditEntry) {
 		e.At = s.cfg.Now()
 	}
 	if err := s.cfg.Audit.Audit(ctx, e); err != nil {
-		s.log.Error("write audit log", "action", e.Action, "subject", e.Subject, "err", err)
+		s.log.ErrorContext(ctx, "write audit log", "action", e.Action, "subject", e.Subject, "err", err)
 	}
 }
 
@@ -185,18 +185,11 @@ var auditActions = []string{
 
 const auditPageSize = 50
 
-func (s *Server) location() *time.Location {
-	if s.cfg.Console.Location != nil {
-		return s.cfg.Console.Location
-	}
-	return time.UTC
-}
-
 // auditQuery reads the filters from the URL; dates are whole days in the
 // console's time zone, "to" inclusive.
 func (s *Server) auditQuery(v url.Values) (baton.AuditQuery, templates.AuditPage, error) {
 	d := templates.AuditPage{Action: v.Get("action"), Subject: strings.TrimSpace(v.Get("subject")),
-		From: v.Get("from"), To: v.Get("to"), Actions: auditActions, Location: s.location()}
+		From: v.Get("from"), To: v.Get("to"), Actions: auditActions, Location: s.cfg.Console.loc()}
 	q := baton.AuditQuery{Action: d.Action, Subject: d.Subject}
 	if a := v.Get("actor"); a != "" {
 		id, err := strconv.ParseInt(a, 10, 64)
@@ -213,7 +206,7 @@ func (s *Server) auditQuery(v url.Values) (baton.AuditQuery, templates.AuditPage
 		if x.in == "" {
 			continue
 		}
-		t, err := time.ParseInLocation("2006-01-02", x.in, s.location())
+		t, err := time.ParseInLocation("2006-01-02", x.in, s.cfg.Console.loc())
 		if err != nil {
 			return q, d, baton.Errorf(baton.EINVALID, "Dates are YYYY-MM-DD.")
 		}
@@ -271,11 +264,7 @@ func (s *Server) showAudit(w http.ResponseWriter, r *http.Request) {
 		d.NextHref = link(page + 1)
 	}
 	d.CSVHref = strings.Replace(link(1), "/audit", "/audit.csv", 1)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := templates.Audit(s.pageData(r, "Audit log", "audit"), d).Render(r.Context(), w); err != nil {
-		s.log.Warn("render audit", "err", err)
-	}
+	s.renderComponent(w, r, http.StatusOK, templates.Audit(s.pageData(r, "Audit log", "audit"), d))
 }
 
 // auditCSVLimit caps one export; narrower filters get the rest.
@@ -302,8 +291,8 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="baton-audit.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := WriteAuditCSV(w, recs, s.location()); err != nil {
-		s.log.Warn("write audit csv", "err", err)
+	if err := WriteAuditCSV(w, recs, s.cfg.Console.loc()); err != nil {
+		s.log.WarnContext(r.Context(), "write audit csv", "err", err)
 	}
 }
 

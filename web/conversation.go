@@ -39,14 +39,14 @@ func (s *Server) showConversation(w http.ResponseWriter, r *http.Request) {
 	cons := &s.cfg.Console
 	u := s.currentUser(r)
 	if err := cons.Service.MarkRead(r.Context(), u, conv); err != nil {
-		s.log.Warn("mark read failed", "conversation", conv.ID, "err", err)
+		s.log.WarnContext(r.Context(), "mark read failed", "conversation", conv.ID, "err", err)
 	} else {
 		conv.Unread = 0
 	}
 	if cons.TeamStore != nil {
 		// Opening the conversation is reading the note: the mention is seen.
 		if err := cons.TeamStore.SeeMentions(r.Context(), u.ID, conv.ID, cons.now()); err != nil {
-			s.log.Warn("mark mentions seen failed", "conversation", conv.ID, "err", err)
+			s.log.WarnContext(r.Context(), "mark mentions seen failed", "conversation", conv.ID, "err", err)
 		}
 	}
 	if r.URL.Query().Get("fragment") == "live" {

@@ -21,12 +21,8 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	d := templates.DashboardPage{Stats: st, Location: s.location()}
-	if err := templates.Dashboard(s.pageData(r, "Dashboard", "dashboard"), d).Render(r.Context(), w); err != nil {
-		s.log.Warn("render dashboard", "err", err)
-	}
+	d := templates.DashboardPage{Stats: st, Location: s.cfg.Console.loc()}
+	s.renderComponent(w, r, http.StatusOK, templates.Dashboard(s.pageData(r, "Dashboard", "dashboard"), d))
 }
 
 // consoleNow is the console's clock (the conversation service's, moved by

@@ -19,7 +19,7 @@ func (s *Server) renderComponent(w http.ResponseWriter, r *http.Request, status 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		s.log.Warn("render failed", "path", r.URL.Path, "err", err)
+		s.log.WarnContext(r.Context(), "render failed", "path", r.URL.Path, "err", err)
 	}
 }
 
@@ -115,7 +115,7 @@ func (c *Console) touch(ctx context.Context, u *baton.User, s *Server) {
 		return
 	}
 	if err := c.Team.Touch(ctx, u); err != nil {
-		s.log.Warn("record agent activity", "user_id", u.ID, "err", err)
+		s.log.WarnContext(ctx, "record agent activity", "user_id", u.ID, "err", err)
 	}
 }
 

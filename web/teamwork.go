@@ -104,9 +104,9 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
 }
 
 // backTo is where a plain form returns: the page it came from when that
-// is this site's, else fallback.
+// is this site's (as safeNext judges a sign-in's next), else fallback.
 func backTo(r *http.Request, fallback string) string {
-	if b := r.PostFormValue("back"); strings.HasPrefix(b, "/") && !strings.HasPrefix(b, "//") {
+	if b := r.PostFormValue("back"); b != "" && safeNext(b) == b {
 		return b
 	}
 	return fallback

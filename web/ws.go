@@ -48,7 +48,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.checkOrigin(r) {
-		s.log.Warn("cross-origin websocket refused", "origin", r.Header.Get("Origin"))
+		s.log.WarnContext(r.Context(), "cross-origin websocket refused", "origin", r.Header.Get("Origin"))
 		http.Error(w, "Cross-origin websocket refused.", http.StatusForbidden)
 		return
 	}
