@@ -71,8 +71,6 @@ type Worker struct {
 	Senders int
 	Now     func() time.Time
 	Logger  *slog.Logger
-	// Wake, when it receives, makes the worker look at once.
-	Wake <-chan struct{}
 }
 
 func (w *Worker) now() time.Time {
@@ -130,7 +128,6 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-w.Wake:
 		}
 	}
 }

@@ -66,7 +66,7 @@ func Signals(msgs []*baton.Message) []Signal {
 			if containsAny(norm, humanPhrases) {
 				asked = append(asked, text)
 			}
-			if containsWord(norm, angryWords) || shouting(text) {
+			if containsAny(norm, angryWords) || shouting(text) {
 				angry = append(angry, text)
 			}
 			userSeen[norm]++
@@ -150,8 +150,6 @@ func containsAny(norm string, phrases []string) bool {
 	}
 	return false
 }
-
-func containsWord(norm string, words []string) bool { return containsAny(norm, words) }
 
 // shouting: a message of several words written in capitals, or "!!!".
 func shouting(s string) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -337,13 +336,16 @@ func (t *Timers) RunOnce(ctx context.Context) error {
 	}
 	for _, s := range states {
 		now := t.now()
+		// Extending only where the Page's mode has it: otherwise the
+		// thread falls through to the idle return.
+		d := ExtendFor(s, now)
 		switch {
 		case s.Conv.OwnerUnsure:
 			// Settled above or at the next scan.
 		case ExpiryCheckDue(s, now):
 			err = t.checkOwner(ctx, p, s.Conv, baton.CloseExpired, "expiry check")
-		case ExtendFor(s, now) > 0:
-			err = t.extend(ctx, p, s, ExtendFor(s, now))
+		case d > 0 && t.canExtend(p):
+			err = t.extend(ctx, p, s, d)
 		default:
 			if at := IdleReturnAt(s, t.IdleReturn, now); !at.IsZero() && !now.Before(at) {
 				err = t.idleReturn(ctx, p, s.Conv.ID)
@@ -385,21 +387,23 @@ func (t *Timers) checkOwner(ctx context.Context, p *baton.Page, c *baton.Convers
 	if h == nil {
 		return nil
 	}
-	t.audit(ctx, baton.AuditEntry{Action: "handover.inferred", Subject: subject(c.ID), Detail: map[string]any{
+	t.audit(ctx, baton.AuditEntry{Action: "handover.inferred", Subject: convSubject(c.ID), Detail: map[string]any{
 		"why": why, "from_app_id": h.FromAppID, "to_app_id": h.ToAppID, "answer": h.Metadata,
 		"status": string(got.Status), "close_reason": got.CloseReason}})
 	return nil
 }
 
+// canExtend: Baton can call extend_thread_control for p's threads (it has
+// an extender, and the Page's mode has not answered that it has none).
+func (t *Timers) canExtend(p *baton.Page) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Extender != nil && !t.noExtend[p.PageID]
+}
+
 // extend calls extend_thread_control for s, remembering Pages whose mode
 // has none.
 func (t *Timers) extend(ctx context.Context, p *baton.Page, s *baton.TimerState, d time.Duration) error {
-	t.mu.Lock()
-	off := t.noExtend[p.PageID]
-	t.mu.Unlock()
-	if off || t.Extender == nil {
-		return nil
-	}
 	now := t.now()
 	err := t.Extender.ExtendThreadControl(ctx, s.Conv.PSID, d)
 	var until *time.Time
@@ -429,7 +433,7 @@ func (t *Timers) extend(ctx context.Context, p *baton.Page, s *baton.TimerState,
 	if err != nil {
 		detail["error"] = err.Error()
 	}
-	t.audit(ctx, baton.AuditEntry{Action: "handover.extend", Subject: subject(s.Conv.ID), Detail: detail})
+	t.audit(ctx, baton.AuditEntry{Action: "handover.extend", Subject: convSubject(s.Conv.ID), Detail: detail})
 	return nil
 }
 
@@ -469,7 +473,7 @@ func (t *Timers) idleReturn(ctx context.Context, p *baton.Page, id int64) error 
 	if t.OnChange != nil {
 		t.OnChange(id)
 	}
-	t.audit(ctx, baton.AuditEntry{Action: "handover.idle_return", Subject: subject(id), Detail: map[string]any{
+	t.audit(ctx, baton.AuditEntry{Action: "handover.idle_return", Subject: convSubject(id), Detail: map[string]any{
 		"outbox_id": it.ID, "idle_seconds": int64(t.IdleReturn / time.Second), "metadata": it.Metadata}})
 	return nil
 }
@@ -483,5 +487,3 @@ func (t *Timers) audit(ctx context.Context, e baton.AuditEntry) {
 		t.log().Warn("audit log write failed", "action", e.Action, "err", err)
 	}
 }
-
-func subject(id int64) string { return "conversation:" + strconv.FormatInt(id, 10) }

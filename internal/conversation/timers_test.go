@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -205,7 +206,6 @@ type fakeTimerStore struct {
 	convs              map[int64]*baton.TimerState
 	handovers          []*baton.Handover
 	enqueued           []*baton.OutboxItem
-	extends            int
 }
 
 func (f *fakeTimerStore) OwnerUnsureConversations(ctx context.Context, limit int) ([]*baton.Conversation, error) {
@@ -453,5 +453,41 @@ func TestTimersStopExtendingInClassicMode(t *testing.T) {
 	}
 	if len(g.extends) != 1 {
 		t.Errorf("extend tried %d times after a 2500", len(g.extends))
+	}
+}
+
+// Where the Page's mode has no extend (a 2500 answered it), a thread in
+// the extend lead falls through to the idle return instead of waiting on
+// an extend that will never be made.
+func TestTimersIdleReturnWhereNoExtend(t *testing.T) {
+	exp := t0.Add(conversation.PlatformIdle)
+	c8 := openConv()
+	c8.ID = 8
+	store := &fakeTimerStore{convs: map[int64]*baton.TimerState{
+		// Teaches the timers that the Page has no extend.
+		7: {Conv: openConv(), LastAgentActivity: exp.Add(-30 * time.Minute)},
+		// Worked 40 min before expiry; with a 30 min idle return it is due
+		// 10 min before expiry, inside the extend lead.
+		8: {Conv: c8, LastAgentActivity: exp.Add(-40 * time.Minute)},
+	}}
+	g := &fakeGraph{extendErr: errors.New("2500")}
+	now := exp.Add(-29 * time.Minute)
+	tm, _ := newTimers(store, g, &now, 30*time.Minute)
+	if err := tm.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.enqueued = nil
+	now = exp.Add(-5 * time.Minute)
+	if err := tm.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var returned []int64
+	for id, s := range store.convs {
+		if s.Conv.Closing && s.Conv.DoneOutcome == "idle" {
+			returned = append(returned, id)
+		}
+	}
+	if len(store.enqueued) == 0 || !slices.Contains(returned, 8) {
+		t.Errorf("5 min before expiry, 35 min after the last reply: enqueued %d, returned %v; want conversation 8 handed back", len(store.enqueued), returned)
 	}
 }
