@@ -308,7 +308,9 @@ func (db *DB) CompleteAPIWebhookDelivery(ctx context.Context, d *baton.APIWebhoo
 	}
 	errText := clean(r.Error)
 	if len(errText) > 500 {
-		errText = errText[:500]
+		// Cut on a character boundary: half a UTF-8 sequence is text
+		// PostgreSQL refuses, and the delivery could never be recorded.
+		errText = strings.ToValidUTF8(errText[:500], "")
 	}
 	return db.InTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `

@@ -370,14 +370,14 @@ func (db *DB) RetryOutbox(ctx context.Context, id int64, check func(kind string,
 		if err := tx.QueryRowxContext(ctx, `select kind, conversation_id from outbox where id = $1`, id).Scan(&kind, &conversationID); err != nil {
 			return notFound(err, "Nothing to retry: there is no such message.")
 		}
-		var c conversationRow
-		if err := tx.GetContext(ctx, &c, `select `+conversationColumns+` from conversations where id = $1 for update`, conversationID); err != nil {
-			return mapError(fmt.Errorf("lock conversation: %w", err))
-		}
-		if err := check(kind, c.domain()); err != nil {
+		c, err := lockConversation(ctx, tx, conversationID)
+		if err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &r, `
+		if err := check(kind, c); err != nil {
+			return err
+		}
+		err = tx.GetContext(ctx, &r, `
 			update outbox o set
 				status = 'pending',
 				next_attempt_at = now(),

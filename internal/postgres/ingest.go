@@ -29,10 +29,10 @@ type ingestTx struct {
 }
 
 // The batch's statements run prepared: lib/pq sends a query with
-// parameters as parse+describe, then bind+execute (two round trips, and a
-// fresh plan every time), while a prepared statement is one round trip
-// with a cached plan. Every batch pays each of its statements, so this
-// halves ingest's round trips.
+// parameters as parse+describe, then bind+execute (two round trips), while
+// a prepared statement is one (still planned for each run's parameters:
+// see Open). Every batch pays each of its statements, so this halves
+// ingest's round trips.
 
 func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := t.stmts.prepared(ctx, t.tx, q)
@@ -192,7 +192,9 @@ func savePage(ctx context.Context, ex sqlx.ExecerContext, p *baton.Page) error {
 	_, err := ex.ExecContext(ctx, `
 		update pages set
 			baton_app_id = $2,
-			primary_app_id = $3,
+			-- A configured Primary stays, even against a batch that read
+			-- the Page before an admin pinned it (PROTOCOL.md §13.3).
+			primary_app_id = case when primary_pinned then primary_app_id else $3 end,
 			baton_role = $4,
 			updated_at = now()
 		where page_id = $1`, p.PageID, p.BatonAppID, p.PrimaryAppID, p.BatonRole)

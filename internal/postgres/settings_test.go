@@ -149,6 +149,16 @@ func TestPrimaryPinned(t *testing.T) {
 	if p := page(); !p.PrimaryPinned || p.PrimaryAppID != "30" {
 		t.Fatalf("after the admin saved 30 and a restart: %+v, want 30, pinned", p)
 	}
+	// A batch that read the Page before the pin cannot write its old
+	// Primary over it.
+	stale := *page()
+	stale.PrimaryPinned, stale.PrimaryAppID = false, "77"
+	if err := db.Ingest(ctx, func(tx baton.IngestTx) error { return tx.SavePage(ctx, &stale) }); err != nil {
+		t.Fatal(err)
+	}
+	if p := page(); p.PrimaryAppID != "30" {
+		t.Fatalf("after a stale batch saved the Page: %+v, want 30 kept", p)
+	}
 	cur.PrimaryAppID = ""
 	if err := set.SavePageSettings(ctx, *cur); err != nil {
 		t.Fatal(err)
