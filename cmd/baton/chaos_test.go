@@ -657,32 +657,7 @@ func (e *chaosEmulator) try(method, path string, in, out any) error {
 }
 
 func (e *chaosEmulator) tryCtx(ctx context.Context, method, path string, in, out any) error {
-	var rd io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, e.url+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return emulatorDo(ctx, e.client, method, e.url+path, in, out)
 }
 
 func (e *chaosEmulator) do(method, path string, in, out any) {

@@ -176,42 +176,38 @@ func registerApp(ctx context.Context, emulatorURL string, app map[string]any) (s
 	return out.Token, nil
 }
 
+// emulatorCall POSTs body to the emulator's control API.
 func emulatorCall(ctx context.Context, url string, body, out any) error {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	return emulatorDo(ctx, http.DefaultClient, http.MethodPost, url, body, out)
+}
+
+// emulatorDo calls the emulator's control API: body (nil: none) as JSON,
+// the answer decoded into out (nil: ignored); any status from 300 up is
+// an error carrying the emulator's message.
+func emulatorDo(ctx context.Context, client *http.Client, method, url string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, _ := io.ReadAll(resp.Body) // the delivery log of a long run is megabytes
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
 	}
 	return nil
-}
-
-func emulatorGet(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // seedDemoAgents adds a supervisor and an agent on first run.
@@ -247,7 +243,7 @@ func seedDemoPeople(ctx context.Context, inst *instance, emulatorURL string) (in
 	var state struct {
 		Users []json.RawMessage `json:"users"`
 	}
-	if err := emulatorGet(ctx, emulatorURL+"/_emulator/state", &state); err != nil {
+	if err := emulatorDo(ctx, http.DefaultClient, http.MethodGet, emulatorURL+"/_emulator/state", nil, &state); err != nil {
 		return 0, err
 	}
 	if len(state.Users) > 0 {

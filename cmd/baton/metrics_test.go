@@ -5,17 +5,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/baton-chat/baton/internal/baton"
 )
 
 // /metrics reports ingest, the outbox, conversations, the pool and the
 // runtime, after real traffic.
 func TestMetricsEndpoint(t *testing.T) {
 	s := bootStack(t, nil)
-	psid := s.newPerson("Mia", "Wong")
-	s.say(psid, "human please")
-	waitFor(t, "the handover", func() bool { c := s.conversationOf(psid); return c != nil && c.Status == baton.StatusOpen })
+	handedOver(t, s, "Mia", "Wong")
 	resp, err := http.Get(s.ConsoleURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -22,9 +22,7 @@ func TestPresenceShowsOtherViewers(t *testing.T) {
 		Role: baton.RoleAgent, Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}
-	psid := s.newPerson("Mia", "Wong")
-	s.say(psid, "human please")
-	waitFor(t, "the handover", func() bool { c := s.conversationOf(psid); return c != nil && c.Status == baton.StatusOpen })
+	psid := handedOver(t, s, "Mia", "Wong")
 	id := strconv.FormatInt(s.conversationOf(psid).ID, 10)
 	addr := s.inst.Addr()
 	admin := rtSignIn(t, addr, "admin@example.test", "correct horse battery")

@@ -19,7 +19,6 @@ import (
 	"github.com/baton-chat/baton/internal/baton"
 	"github.com/baton-chat/baton/internal/messenger"
 	"github.com/baton-chat/baton/internal/postgres"
-	"github.com/baton-chat/baton/web"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 )
@@ -64,47 +63,11 @@ func (s *testStack) rtSecret() string { return "test-secret-" + s.t.Name() }
 // the form) and returns the session cookie.
 func rtSignIn(t *testing.T, addr, email, password string) *http.Cookie {
 	t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get("http://" + addr + "/login")
+	ck, err := benchSignIn(addr, email, password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no CSRF token on the sign-in page: %s", body)
-	}
-	name := web.SessionCookieName(false)
-	var pre *http.Cookie
-	for _, ck := range resp.Cookies() {
-		if ck.Name == name {
-			pre = ck
-		}
-	}
-	if pre == nil {
-		t.Fatal("the sign-in page set no session cookie")
-	}
-	form := url.Values{"email": {email}, "password": {password}, "csrf_token": {string(m[1])}}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "http://"+addr)
-	req.AddCookie(pre)
-	resp, err = client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign in: %d", resp.StatusCode)
-	}
-	for _, ck := range resp.Cookies() {
-		if ck.Name == name {
-			return ck
-		}
-	}
-	t.Fatal("signing in set no session cookie")
-	return nil
+	return ck
 }
 
 // rtMsg is what the server sends a browser.

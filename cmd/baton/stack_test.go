@@ -104,16 +104,8 @@ func (s *testStack) advance(d time.Duration) {
 
 func (s *testStack) faults(f map[string]any) {
 	s.t.Helper()
-	b, _ := json.Marshal(f)
-	req, _ := http.NewRequest(http.MethodPut, s.emu0()+"/_emulator/faults", strings.NewReader(string(b)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := emulatorDo(context.Background(), http.DefaultClient, http.MethodPut, s.emu0()+"/_emulator/faults", f, nil); err != nil {
 		s.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		s.t.Fatalf("faults: %d", resp.StatusCode)
 	}
 }
 

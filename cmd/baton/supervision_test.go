@@ -39,7 +39,7 @@ func (s *testStack) emulatorOwner(psid string) string {
 			Owner *string `json:"owner_app_id"`
 		} `json:"threads"`
 	}
-	if err := emulatorGet(context.Background(), s.emu0()+"/_emulator/state", &st); err != nil {
+	if err := emulatorDo(context.Background(), http.DefaultClient, http.MethodGet, s.emu0()+"/_emulator/state", nil, &st); err != nil {
 		s.t.Fatal(err)
 	}
 	for _, th := range st.Threads {
