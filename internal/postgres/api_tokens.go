@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/baton-chat/baton/internal/baton"
-	"github.com/jmoiron/sqlx"
 )
 
 // apiTokenPrefix marks Baton's secrets so that secret scanners and people
@@ -111,29 +110,35 @@ func (db *DB) AuthenticateAPIToken(ctx context.Context, secret string) (*baton.U
 	if !strings.HasPrefix(secret, apiTokenPrefix) {
 		return nil, nil, refused
 	}
-	var u *baton.User
-	var tok *baton.APIToken
-	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var r apiTokenRow
-		err := tx.GetContext(ctx, &r, `
-			update api_tokens set last_used_at = $2
+	// One statement finds the token and stamps its use, at most once a
+	// minute: authenticating is on every API request, and a write (a new
+	// row version, a WAL flush) each time would cost more than the call.
+	var r apiTokenRow
+	err := db.GetContext(ctx, &r, `
+		with t as (
+			select`+apiTokenColumns+`
+			from api_tokens
 			where token_hash = $1 and revoked_at is null
-			returning`+apiTokenColumns, hashToken(secret), db.Now())
-		if err != nil {
-			return notFound(err, "Token not found.")
-		}
-		var ur userRow
-		if err := tx.GetContext(ctx, &ur, `select`+userColumns+` from users where id = $1`, r.UserID); err != nil {
-			return notFound(err, "User not found.")
-		}
-		u, tok = ur.user(), r.domain()
-		return nil
-	})
-	if baton.ErrorCode(err) == baton.ENOTFOUND || (err == nil && u.Disabled) {
+		), stamp as (
+			update api_tokens set last_used_at = $2::timestamptz
+			where id = (select id from t) and (last_used_at is null or last_used_at < $2::timestamptz - interval '1 minute')
+			returning id, last_used_at
+		)
+		select t.id, t.user_id, t.name, t.created_at, coalesce(stamp.last_used_at, t.last_used_at) as last_used_at, t.revoked_at
+		from t left join stamp on stamp.id = t.id`, hashToken(secret), db.Now())
+	if err == sql.ErrNoRows {
 		return nil, nil, refused
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("authenticate api token: %w", err)
+		return nil, nil, mapError(fmt.Errorf("authenticate api token: %w", err))
 	}
-	return u, tok, nil
+	var ur userRow
+	err = db.GetContext(ctx, &ur, `select`+userColumns+` from users where id = $1`, r.UserID)
+	if err == sql.ErrNoRows || (err == nil && ur.user().Disabled) {
+		return nil, nil, refused
+	}
+	if err != nil {
+		return nil, nil, mapError(fmt.Errorf("authenticate api token: read user: %w", err))
+	}
+	return ur.user(), r.domain(), nil
 }
